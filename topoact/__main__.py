@@ -1,0 +1,3 @@
+from topoact.cli import main
+
+raise SystemExit(main())
