@@ -149,10 +149,11 @@ def uniforms(seed: int, sample_ids: np.ndarray, n: int, stream: int = 0) -> np.n
     """
     ids = np.asarray(sample_ids, dtype=np.int64).astype(np.uint64)
     key = _splitmix64(np.array([int(seed) & _MASK64], dtype=np.uint64))
-    key = _splitmix64(key ^ np.uint64(stream & _MASK64))
-    base = _splitmix64(ids ^ key)  # (N,)
-    counters = np.arange(n, dtype=np.uint64)  # (n,)
-    bits = _splitmix64(base[:, None] ^ _splitmix64(counters + key)[None, :])
+    key = _splitmix64(key ^ _splitmix64(np.array([stream & _MASK64], dtype=np.uint64)))
+    base = _splitmix64(key ^ _splitmix64(ids))  # (N,)
+    counters = np.arange(n, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03)  # (n,)
+    with np.errstate(over="ignore"):
+        bits = _splitmix64(base[:, None] + counters[None, :])
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
