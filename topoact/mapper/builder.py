@@ -1,0 +1,424 @@
+"""Building Mapper graphs: the functional core :func:`mapper_graph` and the :class:`Mapper` estimator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import cluster as sk_cluster
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_labels
+from topoact.mapper.cover import COVERS, make_cover
+from topoact.mapper.graph import MapperGraph
+from topoact.mapper.lens import make_lens
+from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, resolve_n_jobs
+from topoact.mapper.nerve import nerve_edges
+
+__all__ = ["Mapper", "mapper_graph", "check_data"]
+
+Progress = Callable[[float, str], None]
+
+
+def check_data(X) -> np.ndarray:
+    """Validate the data a graph is built on: a finite, non-empty 2-D float array.
+
+    Returns ``X`` as float32 or float64 (no copy when it already is one).
+    """
+    X = np.asarray(X)
+    if X.ndim == 1:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got a 1-D array of length {X.shape[0]}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): a Mapper graph needs at least one sample and one feature")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"X has {rows.size} row(s) with NaN or Inf (first: row {rows[0]}); "
+            "drop or impute them before building a graph"
+        )
+    return X
+
+
+def mapper_graph(
+    X: np.ndarray,
+    lens_values: np.ndarray,
+    membership: sp.spmatrix,
+    clusterer,
+    *,
+    neighbor_graph: EpsilonGraph | None = None,
+    min_intersection: int = 1,
+    n_jobs: int | None = None,
+    params: dict | None = None,
+) -> MapperGraph:
+    """Cluster every cover element and connect the clusters: the Mapper graph.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data (checked with :func:`check_data`).
+    lens_values : ndarray of shape (n_samples, n_lens_dims)
+    membership : sparse matrix of shape (n_samples, n_elements)
+        Cover membership (from a fitted cover's ``transform``).
+    clusterer : topoact DBSCAN or a scikit-learn clusterer
+        A topoact :class:`~topoact.mapper.cluster.DBSCAN` with a numeric ``eps``
+        uses ``neighbor_graph`` (built here when not given); any other clusterer is
+        cloned and fit on each element separately.
+    neighbor_graph : EpsilonGraph, optional
+        Epsilon-graph of ``X`` at the clusterer's eps, already extended with
+        ``membership``.
+    min_intersection : int, default=1
+        Members two nodes must share for an edge.
+    n_jobs : int or None
+        Threads for clustering elements with a generic clusterer.
+    params : dict, optional
+        Recorded in the graph.
+
+    Returns
+    -------
+    MapperGraph
+    """
+    membership = sp.csc_matrix(membership)
+    membership.sort_indices()
+    n_points = X.shape[0]
+    elements = [
+        membership.indices[membership.indptr[e] : membership.indptr[e + 1]].astype(np.int64)
+        for e in range(membership.shape[1])
+    ]
+    if isinstance(clusterer, DBSCAN):
+        eps = float(clusterer.eps_ if hasattr(clusterer, "eps_") else clusterer.eps)
+        if neighbor_graph is None:
+            neighbor_graph = EpsilonGraph.build(
+                X, lens_values, eps, metric=clusterer.metric, n_jobs=clusterer.n_jobs,
+                random_state=clusterer.random_state,
+            )
+            neighbor_graph.extend(membership)
+
+        def cluster_element(members: np.ndarray) -> np.ndarray:
+            first, second, local_of_member = neighbor_graph.edges_within(members)
+            local_rows = np.empty(members.size, dtype=np.int64)
+            local_rows[local_of_member] = members
+            labels = dbscan_labels(
+                members.size, first, second, clusterer.min_samples, border=clusterer.border,
+                points=X, point_rows=local_rows, metric=clusterer.metric,
+            )
+            return labels[local_of_member]
+
+        labels_per_element = [cluster_element(members) for members in elements]
+    else:
+        min_size = _min_cluster_samples(clusterer)
+
+        def cluster_element(members: np.ndarray) -> np.ndarray | None:
+            if members.size < min_size:
+                return None
+            return np.asarray(clone(clusterer).fit_predict(X[members]))
+
+        n_workers = resolve_n_jobs(n_jobs)
+        if n_workers > 1:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                labels_per_element = list(pool.map(cluster_element, elements))
+        else:
+            labels_per_element = [cluster_element(members) for members in elements]
+
+    node_members: list[np.ndarray] = []
+    node_element: list[int] = []
+    node_cluster: list[int] = []
+    for element, (members, labels) in enumerate(zip(elements, labels_per_element)):
+        if labels is None:
+            continue
+        for label in np.unique(labels):
+            if label < 0:
+                continue  # noise is dropped, and counted by the graph
+            node_members.append(members[labels == label])
+            node_element.append(element)
+            node_cluster.append(int(label))
+
+    edges, shared = nerve_edges(node_members, n_points, min_intersection)
+    n_dims = lens_values.shape[1]
+    lens_mean = np.empty((len(node_members), n_dims))
+    lens_min = np.empty((len(node_members), n_dims))
+    lens_max = np.empty((len(node_members), n_dims))
+    for i, members in enumerate(node_members):
+        values = lens_values[members]
+        lens_mean[i], lens_min[i], lens_max[i] = values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+    return MapperGraph(
+        node_members=node_members,
+        node_element=np.array(node_element, dtype=np.int64),
+        node_cluster=np.array(node_cluster, dtype=np.int64),
+        edges=edges,
+        edge_shared=shared,
+        n_points=n_points,
+        lens_mean=lens_mean,
+        lens_min=lens_min,
+        lens_max=lens_max,
+        params=dict(params or {}),
+    )
+
+
+def _min_cluster_samples(clusterer) -> int:
+    """Smallest element worth clustering (KeplerMapper's rule for generic clusterers)."""
+    params = clusterer.get_params() if hasattr(clusterer, "get_params") else {}
+    for name in ("n_clusters", "min_cluster_size", "min_samples"):
+        value = params.get(name)
+        if value and isinstance(value, Integral):
+            return int(value)
+    return 2
+
+
+class Mapper(BaseEstimator):
+    """Mapper graph of a point cloud: lens -> cover -> clustering -> nerve.
+
+    Parameters
+    ----------
+    lens : str, array, callable, list or transformer, default="l2norm"
+        The filter function; see :func:`topoact.mapper.lens.make_lens`. TopoAct used
+        the L2 norm of the activation vector.
+    n_intervals : int >= 1, default=30
+        Intervals per lens dimension (KeplerMapper's ``n_cubes``).
+    overlap : float in [0, 1), default=0.3
+        Fraction shared by neighbouring intervals (KeplerMapper's ``perc_overlap``).
+    cover : {"uniform", "balanced"} or cover object, default="uniform"
+    clusterer : "dbscan" or a scikit-learn clusterer, default="dbscan"
+        ``"dbscan"`` uses topoact's DBSCAN with ``eps``, ``min_samples``, ``metric``;
+        a :class:`sklearn.cluster.DBSCAN` object is run by the same engine with its
+        own parameters and scikit-learn's border rule; any other clusterer is
+        cloned and fit on each cover element.
+    eps : float > 0 or {"auto", "knee"}, default="auto"
+        DBSCAN radius, or the rule to choose it (see :func:`~topoact.mapper.cluster.choose_eps`).
+    min_samples : int >= 1, default=5
+    metric : {"euclidean", "cosine"}, default="euclidean"
+    eps_quantile : float in (0, 1], default=0.9
+        Quantile of the k-NN distance used by ``eps="auto"``.
+    border : {"nearest", "first"}, default="nearest"
+        DBSCAN border points next to two clusters: nearest core neighbour's cluster
+        (independent of row order) or scikit-learn's first-found cluster.
+    min_intersection : int >= 1, default=1
+        Shared members needed for an edge.
+    n_jobs : int or None, default=None
+        Threads (scikit-learn convention). The graph does not depend on it.
+    random_state : int, default=0
+        Seed for the eps sample and the search pivots.
+    warm_start : bool, default=False
+        Keep the neighbour graph between fits: refitting on the same data, lens
+        and eps with another cover (``n_intervals``, ``overlap``) does not redo the
+        neighbour search.
+
+    Attributes
+    ----------
+    graph_ : MapperGraph
+    lens_ : fitted lens object
+    lens_values_ : ndarray of shape (n_samples, n_lens_dims)
+    cover_ : fitted cover
+    clusterer_ : the clusterer used
+    eps_ : float or None
+        DBSCAN radius used (None for other clusterers).
+    neighbors_ : EpsilonGraph or None
+    timings_ : dict
+        Seconds spent in each stage of the last fit.
+    """
+
+    _parameter_constraints: dict = {
+        "lens": "no_validation",
+        "n_intervals": [Interval(Integral, 1, None, closed="left")],
+        "overlap": [Interval(Real, 0.0, 1.0, closed="left")],
+        "cover": [StrOptions(set(COVERS)), HasMethods(["fit", "transform"])],
+        "clusterer": [StrOptions({"dbscan"}), HasMethods(["fit_predict"])],
+        "eps": [Interval(Real, 0.0, None, closed="neither"), StrOptions(set(EPS_RULES))],
+        "min_samples": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "eps_quantile": [Interval(Real, 0.0, 1.0, closed="right")],
+        "border": [StrOptions({"nearest", "first"})],
+        "min_intersection": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": [Integral],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        lens="l2norm",
+        n_intervals: int = 30,
+        overlap: float = 0.3,
+        cover="uniform",
+        clusterer="dbscan",
+        eps: float | str = "auto",
+        min_samples: int = 5,
+        metric: str = "euclidean",
+        eps_quantile: float = 0.9,
+        border: str = "nearest",
+        min_intersection: int = 1,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+        warm_start: bool = False,
+    ):
+        self.lens = lens
+        self.n_intervals = n_intervals
+        self.overlap = overlap
+        self.cover = cover
+        self.clusterer = clusterer
+        self.eps = eps
+        self.min_samples = min_samples
+        self.metric = metric
+        self.eps_quantile = eps_quantile
+        self.border = border
+        self.min_intersection = min_intersection
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    def fit(self, X, y=None, progress: Progress | None = None):
+        """Build the Mapper graph of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite data; float32 stays float32 (no copy of X is made for it).
+        y : ignored
+        progress : callable(fraction, message), optional
+            Called as stages finish (fraction in [0, 1]).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        report = progress or (lambda fraction, message: None)
+        timings: dict[str, float] = {}
+        start = clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+
+        X = check_data(X)
+        fingerprint = array_fingerprint(X) if self.warm_start else None
+        report(0.0, "lens")
+        self.lens_ = clone(make_lens(self.lens)) if not isinstance(self.lens, np.ndarray) else make_lens(self.lens)
+        lens_values = np.asarray(self.lens_.fit_transform(X), dtype=np.float64)
+        if lens_values.ndim == 1:
+            lens_values = lens_values.reshape(-1, 1)
+        if lens_values.shape[0] != X.shape[0] or not np.all(np.isfinite(lens_values)):
+            raise ValueError("the lens must give one finite value (or pair) per sample")
+        self.lens_values_ = lens_values
+        lap("lens")
+
+        report(0.05, "cover")
+        self.cover_ = clone(make_cover(self.cover, self.n_intervals, self.overlap))
+        self.cover_.fit(lens_values)
+        membership = self.cover_.transform(lens_values)
+        lap("cover")
+
+        self.clusterer_ = self._make_clusterer()
+        self.eps_ = None
+        neighbors = None
+        if isinstance(self.clusterer_, DBSCAN):
+            report(0.1, "eps")
+            self.eps_ = self._resolve_eps(X, fingerprint)
+            self.clusterer_.eps_ = self.eps_
+            lap("eps")
+            report(0.15, "neighbour search")
+            neighbors = self._neighbor_graph(X, lens_values, fingerprint)
+            neighbors.extend(
+                membership,
+                progress=lambda done, total: report(0.15 + 0.75 * done / total, "neighbour search"),
+            )
+            lap("neighbors")
+        self.neighbors_ = neighbors
+
+        report(0.9, "clustering")
+        params = self._graph_params()
+        self.graph_ = mapper_graph(
+            X, lens_values, membership, self.clusterer_, neighbor_graph=neighbors,
+            min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params,
+        )
+        lap("clustering_and_nerve")
+        timings["total"] = time.perf_counter() - start
+        self.timings_ = timings
+        self._fit_key = (fingerprint, self.eps, self.min_samples, self.metric, self.eps_quantile, self.random_state)
+        report(1.0, "done")
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def _make_clusterer(self):
+        if isinstance(self.clusterer, str):
+            return DBSCAN(
+                eps=self.eps, min_samples=self.min_samples, metric=self.metric,
+                eps_quantile=self.eps_quantile, border=self.border, n_jobs=self.n_jobs,
+                random_state=self.random_state,
+            )
+        if isinstance(self.clusterer, DBSCAN):
+            return clone(self.clusterer)
+        if isinstance(self.clusterer, sk_cluster.DBSCAN) and self._sklearn_dbscan_is_plain(self.clusterer):
+            # Same algorithm, our neighbour search, scikit-learn's border rule.
+            return DBSCAN(
+                eps=self.clusterer.eps, min_samples=self.clusterer.min_samples,
+                metric=self.clusterer.metric, border="first", n_jobs=self.n_jobs,
+                random_state=self.random_state,
+            )
+        if not hasattr(self.clusterer, "fit_predict"):
+            raise ValueError(
+                f"clusterer must be 'dbscan' or a scikit-learn clusterer with fit_predict, "
+                f"got {type(self.clusterer).__name__}"
+            )
+        return clone(self.clusterer)
+
+    @staticmethod
+    def _sklearn_dbscan_is_plain(model) -> bool:
+        return model.metric in ("euclidean", "cosine") and model.metric_params is None and model.p in (None, 2)
+
+    def _resolve_eps(self, X: np.ndarray, fingerprint: str | None) -> float:
+        previous = getattr(self, "_fit_key", None)
+        key = (fingerprint, self.eps, self.min_samples, self.metric, self.eps_quantile, self.random_state)
+        if self.warm_start and previous == key and getattr(self, "eps_cached_", None) is not None:
+            return self.eps_cached_
+        eps = self.clusterer_.resolve_eps(X)
+        self.eps_cached_ = eps
+        return eps
+
+    def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None) -> EpsilonGraph:
+        previous: EpsilonGraph | None = getattr(self, "neighbors_", None)
+        if (
+            self.warm_start
+            and previous is not None
+            and previous.x_fingerprint == fingerprint
+            and previous.lens_fingerprint == array_fingerprint(lens_values)
+            and previous.eps == self.eps_
+            and previous.metric == self.clusterer_.metric
+        ):
+            previous.n_jobs = self.n_jobs
+            return previous
+        graph = EpsilonGraph.build(
+            X, lens_values, self.eps_, metric=self.clusterer_.metric, n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+        if self.warm_start:
+            graph.x_fingerprint = fingerprint
+            graph.lens_fingerprint = array_fingerprint(lens_values)
+        return graph
+
+    def _graph_params(self) -> dict:
+        def describe(value):
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                return value
+            if isinstance(value, np.ndarray):
+                return f"array{value.shape}"
+            return repr(value)
+
+        params = {key: describe(value) for key, value in self.get_params(deep=False).items()}
+        params.pop("n_jobs", None)
+        params.pop("warm_start", None)
+        params["eps_used"] = self.eps_
+        return params

@@ -1,0 +1,280 @@
+"""Clustering inside cover elements: DBSCAN on a shared epsilon-graph, or any clusterer.
+
+:func:`dbscan_labels` is DBSCAN given the epsilon-neighbour graph of the points:
+core points have at least ``min_samples`` points (themselves included) within
+``eps``; clusters are the connected components of core points; a border point joins
+a cluster one of its core neighbours belongs to. Clusters are numbered in the order
+of their smallest core point, as scikit-learn numbers them.
+
+Border points next to two clusters are the one choice DBSCAN leaves open.
+``border="first"`` resolves it as scikit-learn does (the cluster found first, which
+depends on the row order); ``border="nearest"`` (the default) gives the point to the
+cluster of its nearest core neighbour, which does not depend on the row order.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from topoact.mapper.neighbors import EpsilonGraph
+
+__all__ = ["DBSCAN", "dbscan_labels", "choose_eps", "EPS_RULES"]
+
+EPS_RULES = ("auto", "knee")
+
+
+def dbscan_labels(
+    n: int,
+    first: np.ndarray,
+    second: np.ndarray,
+    min_samples: int,
+    *,
+    border: str = "nearest",
+    points: np.ndarray | None = None,
+    point_rows: np.ndarray | None = None,
+    metric: str = "euclidean",
+) -> np.ndarray:
+    """DBSCAN labels from the epsilon-neighbour edges of ``n`` points.
+
+    Parameters
+    ----------
+    n : int
+        Number of points (vertices ``0 .. n-1``).
+    first, second : ndarray of int
+        Both ends of each edge (pairs within eps), each unordered pair once, no
+        self pairs.
+    min_samples : int
+        Points (the point itself included) a core point needs within eps.
+    border : {"nearest", "first"}
+        How a border point next to several clusters is assigned (see module notes).
+    points : ndarray of shape (n_rows, n_features), optional
+        The data; needed for ``border="nearest"`` when such a border point exists.
+    point_rows : ndarray of shape (n,), optional
+        Data row of each vertex (default: row ``i``). Clusters are numbered by
+        their smallest core row.
+    metric : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Cluster number of each point, ``-1`` for noise.
+    """
+    labels = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return labels
+    rows = np.arange(n) if point_rows is None else np.asarray(point_rows)
+    first = np.asarray(first, dtype=np.int64)
+    second = np.asarray(second, dtype=np.int64)
+    degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+    is_core = degree >= min_samples
+    if not is_core.any():
+        return labels
+    both = is_core[first] & is_core[second]
+    core_graph = sp.coo_matrix(
+        (np.ones(int(both.sum()), dtype=np.int8), (first[both], second[both])), shape=(n, n)
+    )
+    _, component = connected_components(core_graph, directed=True, connection="weak")
+    core = np.flatnonzero(is_core)
+    # Number clusters by their smallest core row, as scikit-learn does.
+    n_components = int(component.max()) + 1
+    smallest = np.full(n_components, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, component[core], rows[core])
+    used = np.flatnonzero(smallest < np.iinfo(np.int64).max)
+    rank = np.full(n_components, -1, dtype=np.int64)
+    rank[used[np.argsort(smallest[used])]] = np.arange(used.size)
+    labels[core] = rank[component[core]]
+
+    # Border points: not core, next to a core point.
+    one_way = is_core[second] & ~is_core[first]
+    other_way = is_core[first] & ~is_core[second]
+    point = np.concatenate([first[one_way], second[other_way]])
+    neighbour = np.concatenate([second[one_way], first[other_way]])
+    if point.size == 0:
+        return labels
+    neighbour_label = labels[neighbour]
+    # First rule: the smallest cluster number among the core neighbours.
+    first_label = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_label, point, neighbour_label)
+    border_points = np.unique(point)
+    labels[border_points] = first_label[border_points]
+    if border == "first":
+        return labels
+    last_label = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_label, point, neighbour_label)
+    ambiguous = border_points[last_label[border_points] != first_label[border_points]]
+    if ambiguous.size == 0:
+        return labels
+    if points is None:
+        raise ValueError("border='nearest' needs the points to resolve ambiguous border points")
+    pick = np.isin(point, ambiguous)
+    point, neighbour, neighbour_label = point[pick], neighbour[pick], neighbour_label[pick]
+    a = np.asarray(points[rows[point]], dtype=np.float64)
+    b = np.asarray(points[rows[neighbour]], dtype=np.float64)
+    if metric == "cosine":
+        distance = 1.0 - np.einsum("ij,ij->i", a, b) / (
+            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        )
+    else:
+        diff = a - b
+        distance = np.einsum("ij,ij->i", diff, diff)
+    # Nearest core neighbour per point; exact ties go to the smaller cluster number.
+    order = np.lexsort((neighbour_label, distance, point))
+    point, neighbour_label = point[order], neighbour_label[order]
+    starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    labels[point[starts]] = neighbour_label[starts]
+    return labels
+
+
+def choose_eps(
+    X: np.ndarray,
+    rule: str,
+    min_samples: int,
+    *,
+    metric: str = "euclidean",
+    quantile: float = 0.9,
+    sample_size: int = 2000,
+    random_state: int = 0,
+) -> float:
+    """Pick DBSCAN's eps from the distances to the k-th nearest neighbour.
+
+    ``k = min_samples - 1`` (other points a core point needs). The distances are
+    measured from a seeded sample of at most ``sample_size`` points to all points.
+
+    Parameters
+    ----------
+    rule : {"auto", "knee"}
+        ``"auto"``: the ``quantile`` of those distances (at ``eps`` equal to it, about
+        that share of points is core). ``"knee"``: TopoBERT's rule, 0.75 times the
+        knee of the sorted distances (the point farthest below the chord).
+    """
+    if rule not in EPS_RULES:
+        raise ValueError(f"unknown eps rule {rule!r}; valid: a positive number or one of {EPS_RULES}")
+    n = X.shape[0]
+    k = max(1, min(min_samples - 1, n - 1))
+    if n < 2:
+        return float(np.finfo(np.float64).tiny)
+    rng = np.random.default_rng(random_state)
+    queries = np.sort(rng.choice(n, size=min(n, sample_size), replace=False))
+    index = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(X)
+    distances, _ = index.kneighbors(X[queries], n_neighbors=k + 1)
+    kth = np.sort(distances[:, k])
+    if rule == "auto":
+        eps = float(np.quantile(kth, quantile))
+    else:
+        x = np.linspace(0.0, 1.0, kth.size)
+        span = kth[-1] - kth[0]
+        y = (kth - kth[0]) / span if span > 0 else np.zeros_like(kth)
+        eps = 0.75 * float(kth[int(np.argmax(x - y))])
+    # Duplicated points give zero distances; eps must stay positive (and then joins
+    # exactly the duplicates).
+    return max(eps, float(np.finfo(np.float64).tiny))
+
+
+class DBSCAN(ClusterMixin, BaseEstimator):
+    """DBSCAN whose neighbour search is topoact's exact, pruned, BLAS-tiled one.
+
+    Same results as :class:`sklearn.cluster.DBSCAN` (with ``border="first"``, exactly;
+    with ``border="nearest"``, up to border points next to two clusters), with ``eps``
+    optionally chosen from the data. Inside :class:`~topoact.mapper.Mapper` the
+    neighbour graph is computed once for all cover elements.
+
+    Parameters
+    ----------
+    eps : float or {"auto", "knee"}, default="auto"
+        Neighbourhood radius, or a rule to choose it (see :func:`choose_eps`).
+    min_samples : int, default=5
+        Points (itself included) within eps that make a point core.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+    eps_quantile : float in (0, 1], default=0.9
+        Quantile used by ``eps="auto"``.
+    border : {"nearest", "first"}, default="nearest"
+    n_jobs : int or None
+        Threads for the neighbour search; results do not depend on it.
+    random_state : int, default=0
+        Seed for the eps sample and the search's pivots (neither changes results
+        for a fixed eps).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+    eps_ : float
+        The eps actually used.
+    core_sample_indices_ : ndarray
+    """
+
+    _parameter_constraints: dict = {
+        "eps": [Interval(Real, 0.0, None, closed="neither"), StrOptions(set(EPS_RULES))],
+        "min_samples": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "eps_quantile": [Interval(Real, 0.0, 1.0, closed="right")],
+        "border": [StrOptions({"nearest", "first"})],
+        "n_jobs": [Integral, None],
+        "random_state": [Integral],
+    }
+
+    def __init__(
+        self,
+        eps: float | str = "auto",
+        min_samples: int = 5,
+        metric: str = "euclidean",
+        eps_quantile: float = 0.9,
+        border: str = "nearest",
+        n_jobs: int | None = None,
+        random_state: int = 0,
+    ):
+        self.eps = eps
+        self.min_samples = min_samples
+        self.metric = metric
+        self.eps_quantile = eps_quantile
+        self.border = border
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def resolve_eps(self, X: np.ndarray) -> float:
+        """The eps to use on ``X``: the given number, or the rule's choice."""
+        if isinstance(self.eps, str):
+            return choose_eps(
+                X,
+                self.eps,
+                self.min_samples,
+                metric=self.metric,
+                quantile=self.eps_quantile,
+                random_state=self.random_state,
+            )
+        return float(self.eps)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Cluster ``X``. Returns self."""
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self.eps_ = self.resolve_eps(X)
+        graph = EpsilonGraph.build(
+            X, np.zeros((X.shape[0], 1)), self.eps_, metric=self.metric,
+            n_jobs=self.n_jobs, random_state=self.random_state,
+        )
+        n = X.shape[0]
+        graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
+        first, second, local_of_member = graph.edges_within(np.arange(n))
+        local_rows = np.empty(n, dtype=np.int64)
+        local_rows[local_of_member] = np.arange(n)
+        labels = dbscan_labels(
+            n, first, second, self.min_samples, border=self.border, points=X,
+            point_rows=local_rows, metric=self.metric,
+        )
+        self.labels_ = labels[local_of_member]
+        degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+        self.core_sample_indices_ = np.flatnonzero(degree[local_of_member] >= self.min_samples)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

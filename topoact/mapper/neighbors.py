@@ -1,0 +1,499 @@
+"""Exact epsilon-neighbour graphs for Mapper, computed once and shared by every cover element.
+
+DBSCAN inside every cover element spends almost all of its time finding, for each
+point, the points within ``eps`` of it. Mapper repeats that search in every cover
+element, and overlapping elements repeat the pairs they share. This module computes
+the epsilon-graph once, only for the pairs of points that share a cover element, and
+remembers which pairs it has examined so that a new cover on the same data and
+``eps`` only examines what is new (usually nothing).
+
+How the search stays exact and fast:
+
+* Points are grouped by their nearest *pivot* (k-means centres of a seeded sample)
+  and, inside a group, cut into small *chunks* of consecutive lens values. Chunks are
+  the unit of work.
+* Two chunks are compared only if some cover element holds points of both (pairs
+  that share no element never matter) and if the triangle inequality through the
+  pivots does not already prove every pair between them farther apart than ``eps``.
+* The remaining pairs are computed with float32 BLAS (``|x|^2 + |y|^2 - 2 x.y``);
+  every pair whose float32 value lies within a rigorous rounding bound of ``eps`` is
+  recomputed exactly in float64 from the difference vector. The decision
+  ``distance <= eps`` is therefore the float64 one, whatever the threads, the
+  pivots or the chunking.
+* Chunk rows are processed by a thread pool over shared arrays (BLAS limited to one
+  thread per worker); the results are merged in chunk order, so the graph is the
+  same for any number of jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+__all__ = ["EpsilonGraph", "array_fingerprint", "resolve_n_jobs"]
+
+_U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
+_U64 = float(np.finfo(np.float64).eps) / 2
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Number of worker threads for ``n_jobs`` (scikit-learn's convention).
+
+    ``None`` means 1; ``-1`` means all cores; ``-2`` all but one, and so on.
+    """
+    import os
+
+    n_cpu = os.cpu_count() or 1
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, n_cpu + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def array_fingerprint(array: np.ndarray) -> str:
+    """Content hash of an array (shape, dtype and bytes)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((array.shape, array.dtype.str)).encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+@dataclass
+class _Layout:
+    """Points grouped into chunks: the unit of work of the neighbour search."""
+
+    order: np.ndarray  # permutation: chunk-ordered position -> original row
+    position_of_row: np.ndarray  # inverse permutation
+    chunk_start: np.ndarray  # (n_chunks + 1,) offsets into ``order``
+    chunk_of_point: np.ndarray  # original row -> chunk
+    pivot_low: np.ndarray  # (n_chunks, n_pivots) min distance of a chunk's points to each pivot
+    pivot_high: np.ndarray  # (n_chunks, n_pivots) max distance
+    pivot_slack: float  # rounding bound on the pivot distances
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.chunk_start.size - 1)
+
+
+@dataclass
+class EpsilonGraph:
+    """The graph of point pairs within ``eps``, restricted to pairs that share a cover element.
+
+    Build it with :meth:`build`, then call :meth:`extend` with the membership of each
+    cover you use; pairs already examined are not examined again. No copy of ``X``
+    is made: tiles are gathered (and cast to float32) as they are computed.
+
+    Parameters
+    ----------
+    eps : float
+        Neighbourhood radius; a pair is an edge when its distance is ``<= eps``.
+    metric : {"euclidean", "cosine"}
+        Distance. Cosine distance is ``1 - cos(x, y)``.
+    n_jobs : int or None
+        Worker threads (scikit-learn convention); the result does not depend on it.
+    chunk_size : int
+        Largest number of points in a chunk.
+    n_pivots : int
+        Number of pivots (k-means centres of a sample) used for triangle-inequality pruning.
+    random_state : int
+        Seed of the pivot sample; affects speed only, never the graph.
+    """
+
+    eps: float
+    metric: str = "euclidean"
+    n_jobs: int | None = None
+    chunk_size: int = 192
+    n_pivots: int = 64
+    random_state: int = 0
+    # Fitted state.
+    n_points: int = 0
+    x_fingerprint: str = ""
+    lens_fingerprint: str = ""
+    pairs_computed: int = 0
+    pairs_rechecked: int = 0
+    _layout: _Layout | None = field(default=None, repr=False)
+    _X: np.ndarray | None = field(default=None, repr=False)  # the caller's data, not copied
+    _inv_norm: np.ndarray | None = field(default=None, repr=False)  # cosine: 1/|x|, layout order
+    _sqnorm: np.ndarray | None = field(default=None, repr=False)  # squared norms used by tiles, layout order
+    _examined: np.ndarray | None = field(default=None, repr=False)  # (n_chunks, n_chunks) bool
+    _pending: list = field(default_factory=list, repr=False)  # edge blocks not yet merged
+    # Edges as layout positions (first < second), sorted by first; _edge_ptr[p] is
+    # where the edges of position p start (CSR over positions).
+    _edge_first: np.ndarray | None = field(default=None, repr=False)
+    _edge_second: np.ndarray | None = field(default=None, repr=False)
+    _edge_ptr: np.ndarray | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls,
+        X: np.ndarray,
+        lens: np.ndarray,
+        eps: float,
+        *,
+        metric: str = "euclidean",
+        n_jobs: int | None = None,
+        random_state: int = 0,
+        chunk_size: int = 192,
+        n_pivots: int = 64,
+    ) -> "EpsilonGraph":
+        """Prepare the search for ``X`` with lens values ``lens`` (no pairs examined yet).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Finite data, float32 or float64. Not copied; must not change afterwards.
+        lens : ndarray of shape (n_samples, n_lens_dims)
+            Lens values; chunks hold points of similar lens so that cover elements
+            select few chunks.
+        eps : float
+            Neighbourhood radius.
+        """
+        graph = cls(
+            eps=float(eps),
+            metric=metric,
+            n_jobs=n_jobs,
+            chunk_size=chunk_size,
+            n_pivots=n_pivots,
+            random_state=random_state,
+        )
+        graph._prepare(X, np.asarray(lens, dtype=np.float64).reshape(len(X), -1))
+        return graph
+
+    def _prepare(self, X: np.ndarray, lens: np.ndarray) -> None:
+        if X.dtype not in (np.float32, np.float64):
+            raise ValueError(f"X must be float32 or float64, got {X.dtype}")
+        self._X = X
+        self.n_points = X.shape[0]
+        sqnorm = _row_sqnorms(X)
+        if self.metric == "cosine":
+            if np.any(sqnorm == 0):
+                raise ValueError(
+                    f"cosine distance is undefined for all-zero rows; X has "
+                    f"{int(np.sum(sqnorm == 0))} such rows: drop them or use metric='euclidean'"
+                )
+            inv_norm = 1.0 / np.sqrt(sqnorm)
+            self._layout = _make_layout(X, inv_norm, lens, self.chunk_size, self.n_pivots, self.random_state)
+            self._inv_norm = inv_norm[self._layout.order]
+            self._sqnorm = np.ones(self.n_points, dtype=np.float64)
+        else:
+            self._layout = _make_layout(X, None, lens, self.chunk_size, self.n_pivots, self.random_state)
+            self._sqnorm = sqnorm[self._layout.order]
+        n_chunks = self._layout.n_chunks
+        self._examined = np.zeros((n_chunks, n_chunks), dtype=bool)
+        self._edge_first = np.empty(0, dtype=np.int32)
+        self._edge_second = np.empty(0, dtype=np.int32)
+        self._edge_ptr = np.zeros(self.n_points + 1, dtype=np.int64)
+
+    # ------------------------------------------------------------------ search
+    def extend(self, membership: sp.spmatrix, progress=None) -> int:
+        """Examine every not-yet-examined chunk pair that shares a cover element.
+
+        Parameters
+        ----------
+        membership : sparse matrix of shape (n_samples, n_elements), bool
+            Cover membership of each point.
+        progress : callable(done, total) or None
+            Called as chunk rows finish.
+
+        Returns
+        -------
+        int
+            Number of chunk pairs examined by this call.
+        """
+        layout = self._layout
+        chunk_member = _chunk_membership(layout, membership)
+        shares = (chunk_member @ chunk_member.T).toarray() > 0
+        needed = np.triu(shares) & ~self._examined
+        rows = np.flatnonzero(needed.any(axis=1))
+        if rows.size == 0:
+            return 0
+        # Triangle inequality through each pivot: every pair between chunks a and b is
+        # at least gap(a, b) apart. Computed per row to keep memory at n_chunks x n_pivots.
+        threshold = self._euclidean_threshold() + layout.pivot_slack
+        candidates: list[np.ndarray] = []
+        for a in rows:
+            cols = np.flatnonzero(needed[a])
+            gap = np.maximum(
+                layout.pivot_low[cols] - layout.pivot_high[a],
+                layout.pivot_low[a] - layout.pivot_high[cols],
+            ).max(axis=1)
+            candidates.append(cols[gap <= threshold])
+        n_examined = int(needed.sum())
+        self._examined |= needed
+        self._examined |= needed.T
+
+        n_workers = min(resolve_n_jobs(self.n_jobs), len(rows))
+        results: list = [None] * len(rows)
+
+        def work(k: int):
+            return self._search_row(int(rows[k]), candidates[k])
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            if n_workers <= 1:
+                outcomes = map(work, range(len(rows)))
+                self._collect(outcomes, results, progress)
+            else:
+                with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                    self._collect(pool.map(work, range(len(rows))), results, progress)
+        for first, second, n_pairs, n_rechecked in results:
+            self.pairs_computed += n_pairs
+            self.pairs_rechecked += n_rechecked
+            if first.size:
+                self._pending.append((first, second))
+        self._merge_pending()
+        return n_examined
+
+    @staticmethod
+    def _collect(outcomes, results: list, progress) -> None:
+        total = len(results)
+        for k, outcome in enumerate(outcomes):
+            results[k] = outcome
+            if progress is not None:
+                progress(k + 1, total)
+
+    def _merge_pending(self) -> None:
+        if not self._pending:
+            return
+        first = np.concatenate([self._edge_first] + [b[0] for b in self._pending])
+        second = np.concatenate([self._edge_second] + [b[1] for b in self._pending])
+        self._pending = []
+        if first.size > 1 and np.any(first[1:] < first[:-1]):
+            order = np.argsort(first, kind="stable")
+            first, second = first[order], second[order]
+        self._edge_first, self._edge_second = first, second
+        counts = np.bincount(first, minlength=self.n_points)
+        self._edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def _euclidean_threshold(self) -> float:
+        """The radius in the space the chunks live in (unit vectors for cosine)."""
+        if self.metric == "cosine":
+            return float(np.sqrt(2.0 * self.eps))
+        return self.eps
+
+    def _rows(self, positions) -> np.ndarray:
+        """float32 rows at layout ``positions`` (unit vectors for cosine)."""
+        rows = np.asarray(self._X[self._layout.order[positions]], dtype=np.float32)
+        if self._inv_norm is not None:
+            rows *= self._inv_norm[positions, None].astype(np.float32)
+        return rows
+
+    def _search_row(self, a: int, cols: np.ndarray):
+        """All pairs within eps between chunk ``a`` and chunks ``cols`` (each pair once)."""
+        start = self._layout.chunk_start
+        a0, a1 = int(start[a]), int(start[a + 1])
+        empty = np.empty(0, dtype=np.int32)
+        if cols.size == 0:
+            return empty, empty, 0, 0
+        col_pos = np.concatenate([np.arange(start[b], start[b + 1]) for b in cols])
+        rows_x = self._rows(np.arange(a0, a1))
+        cols_x = self._rows(col_pos)
+        gram = rows_x @ cols_x.T
+        row_norm = self._sqnorm[a0:a1].astype(np.float32)
+        col_norm = self._sqnorm[col_pos].astype(np.float32)
+        d2 = row_norm[:, None] + col_norm[None, :] - 2.0 * gram
+        threshold = self._euclidean_threshold()
+        eps2 = threshold * threshold
+        # Rigorous bound on |float32 value - exact value| for this tile: rounding of
+        # the dot product and of the norms (gamma_D each), the float32 cast of the
+        # inputs and the final additions.
+        dim = rows_x.shape[1]
+        margin = 1.1 * (2 * dim + 16) * _U32 * (float(row_norm.max()) + float(col_norm.max())) + 4 * _U32 * eps2
+        maybe = d2 <= eps2 + margin
+        if cols[0] == a:
+            # Within chunk a keep each unordered pair once (i < j), never i == i.
+            width = a1 - a0
+            maybe[:, :width] &= np.triu(np.ones((width, width), dtype=bool), k=1)
+        ri, ci = np.nonzero(maybe)
+        n_pairs = rows_x.shape[0] * cols_x.shape[0]
+        if ri.size == 0:
+            return empty, empty, n_pairs, 0
+        unsure = d2[ri, ci] > eps2 - margin
+        first = (ri + a0).astype(np.int32)
+        second = col_pos[ci].astype(np.int32)
+        n_unsure = int(unsure.sum())
+        if n_unsure:
+            keep = ~unsure
+            keep[np.flatnonzero(unsure)] = self._exact_within(first[unsure], second[unsure])
+            first, second = first[keep], second[keep]
+        return first, second, n_pairs, n_unsure
+
+    def _exact_within(self, pos_a: np.ndarray, pos_b: np.ndarray) -> np.ndarray:
+        """float64 decision ``distance <= eps`` for pairs given by layout positions."""
+        order = self._layout.order
+        xa = np.asarray(self._X[order[pos_a]], dtype=np.float64)
+        xb = np.asarray(self._X[order[pos_b]], dtype=np.float64)
+        if self.metric == "cosine":
+            na = np.sqrt(np.einsum("ij,ij->i", xa, xa))
+            nb = np.sqrt(np.einsum("ij,ij->i", xb, xb))
+            cosine = np.einsum("ij,ij->i", xa, xb) / (na * nb)
+            return (1.0 - cosine) <= self.eps
+        diff = xa - xb
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= self.eps
+
+    # ------------------------------------------------------------------ result
+    @property
+    def n_edges(self) -> int:
+        """Number of point pairs found within eps so far."""
+        return int(self._edge_first.size)
+
+    def edges_within(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges between ``members`` (row indices), in a local numbering.
+
+        Local vertex numbers follow the search layout, which makes the returned
+        ``first`` sorted, so a CSR matrix can be formed without sorting.
+
+        Returns
+        -------
+        first, second : ndarray of int64
+            Local numbers of both ends of each edge; each unordered pair once;
+            ``first`` is non-decreasing.
+        local_of_member : ndarray of int64
+            Local number of ``members[i]``.
+        """
+        layout = self._layout
+        members = np.asarray(members, dtype=np.int64)
+        positions = layout.position_of_row[members]
+        local_of_member = np.empty(members.size, dtype=np.int64)
+        local_of_member[np.argsort(positions, kind="stable")] = np.arange(members.size)
+        local = np.full(self.n_points, -1, dtype=np.int64)
+        local[positions] = local_of_member
+        chunks = np.unique(layout.chunk_of_point[members])
+        starts = self._edge_ptr[layout.chunk_start[chunks]]
+        lengths = self._edge_ptr[layout.chunk_start[chunks + 1]] - starts
+        total = int(lengths.sum())
+        # Indices of every edge whose first end lies in one of those chunks, in order.
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        idx = np.repeat(starts - offsets, lengths) + np.arange(total)
+        first = local[self._edge_first[idx]]
+        second = local[self._edge_second[idx]]
+        keep = (first >= 0) & (second >= 0)
+        return first[keep], second[keep], local_of_member
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the search state (norms, layout, edges); X itself is not copied."""
+        layout = self._layout
+        parts = [self._sqnorm, self._examined, self._edge_first, self._edge_second, self._edge_ptr,
+                 layout.order, layout.position_of_row, layout.chunk_of_point, layout.pivot_low, layout.pivot_high]
+        if self._inv_norm is not None:
+            parts.append(self._inv_norm)
+        return int(sum(part.nbytes for part in parts))
+
+
+def _row_sqnorms(X: np.ndarray) -> np.ndarray:
+    """Squared row norms in float64, computed block-wise (no full float64 copy)."""
+    out = np.empty(X.shape[0], dtype=np.float64)
+    for s in range(0, X.shape[0], 8192):
+        block = np.asarray(X[s : s + 8192], dtype=np.float64)
+        out[s : s + 8192] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
+def _make_layout(
+    X: np.ndarray,
+    inv_norm: np.ndarray | None,
+    lens: np.ndarray,
+    chunk_size: int,
+    n_pivots: int,
+    random_state: int,
+) -> _Layout:
+    """Group points by nearest pivot, then cut each group into lens-sorted chunks.
+
+    With ``inv_norm`` (cosine metric) the rows are scaled to unit length first.
+    """
+    n = X.shape[0]
+    n_pivots = int(max(1, min(n_pivots, n // max(chunk_size, 1) + 1, n)))
+
+    def rows(start: int, stop: int | None = None, index: np.ndarray | None = None) -> np.ndarray:
+        block = np.asarray(X[index] if index is not None else X[start:stop], dtype=np.float64)
+        if inv_norm is not None:
+            block *= (inv_norm[index] if index is not None else inv_norm[start:stop])[:, None]
+        return block
+
+    # Pivots: k-means centres of a seeded sample, so that groups follow the data's
+    # clusters (random points prune about half as well). They steer the work only,
+    # never the result.
+    from sklearn.cluster import KMeans
+
+    sample = np.sort(np.random.default_rng(random_state).choice(n, min(n, 32 * n_pivots), replace=False))
+    pivots = (
+        KMeans(n_clusters=n_pivots, n_init=1, max_iter=10, random_state=random_state)
+        .fit(rows(0, index=sample))
+        .cluster_centers_
+    )
+    # float64 distances to the pivots, in row blocks to bound memory.
+    dist = np.empty((n, n_pivots), dtype=np.float64)
+    pivot_sq = np.einsum("ij,ij->i", pivots, pivots)
+    max_sq = 0.0
+    for s in range(0, n, 8192):
+        block = rows(s, s + 8192)
+        block_sq = np.einsum("ij,ij->i", block, block)
+        max_sq = max(max_sq, float(block_sq.max()))
+        d2 = block_sq[:, None] + pivot_sq[None, :] - 2.0 * block @ pivots.T
+        np.sqrt(np.maximum(d2, 0.0), out=dist[s : s + 8192])
+    # |error of d^2| <= (D + 3) u64 (|x|^2 + |p|^2); through the square root this is
+    # at most the square root of that, for each of the two distances in a gap.
+    dim = X.shape[1]
+    pivot_slack = 2.0 * np.sqrt((dim + 3) * _U64 * 2.0 * (max_sq + float(pivot_sq.max()))) + 1e-12
+
+    group = dist.argmin(axis=1)
+    order_parts: list[np.ndarray] = []
+    chunk_sizes: list[int] = []
+    lens_span = np.ptp(lens, axis=0)
+    lens_span[lens_span == 0] = 1.0
+    for g in range(n_pivots):
+        members = np.flatnonzero(group == g)
+        if members.size == 0:
+            continue
+        for chunk in _split_by_lens(members, lens, chunk_size, lens_span / 64.0):
+            order_parts.append(chunk)
+            chunk_sizes.append(chunk.size)
+    order = np.concatenate(order_parts).astype(np.int64)
+    chunk_start = np.concatenate([[0], np.cumsum(chunk_sizes)]).astype(np.int64)
+    chunk_of_point = np.empty(n, dtype=np.int64)
+    chunk_of_point[order] = np.repeat(np.arange(len(chunk_sizes)), chunk_sizes)
+    ordered = dist[order]
+    del dist
+    pivot_low = np.minimum.reduceat(ordered, chunk_start[:-1], axis=0)
+    pivot_high = np.maximum.reduceat(ordered, chunk_start[:-1], axis=0)
+    position_of_row = np.empty(n, dtype=np.int64)
+    position_of_row[order] = np.arange(n)
+    return _Layout(order, position_of_row, chunk_start, chunk_of_point, pivot_low, pivot_high, float(pivot_slack))
+
+
+def _split_by_lens(
+    members: np.ndarray, lens: np.ndarray, chunk_size: int, max_span: np.ndarray
+) -> list[np.ndarray]:
+    """Recursively halve a group at the lens median until chunks are small and narrow."""
+    values = lens[members]
+    span = np.ptp(values, axis=0) if members.size else np.zeros(lens.shape[1])
+    if members.size <= chunk_size and np.all(span <= max_span):
+        return [members[np.lexsort(values.T[::-1])]]
+    if members.size <= max(1, chunk_size // 8):
+        return [members[np.lexsort(values.T[::-1])]]  # tiny chunks cost more than they prune
+    dim = int(np.argmax(span / max_span))
+    ranked = members[np.argsort(values[:, dim], kind="stable")]
+    half = ranked.size // 2
+    return _split_by_lens(ranked[:half], lens, chunk_size, max_span) + _split_by_lens(
+        ranked[half:], lens, chunk_size, max_span
+    )
+
+
+def _chunk_membership(layout: _Layout, membership: sp.spmatrix) -> sp.csr_matrix:
+    """(n_chunks, n_elements) matrix: does chunk c hold a point of element e."""
+    membership = sp.csr_matrix(membership, dtype=np.float32)
+    n = membership.shape[0]
+    indicator = sp.csr_matrix(
+        (np.ones(n, dtype=np.float32), (layout.chunk_of_point, np.arange(n))),
+        shape=(layout.n_chunks, n),
+    )
+    chunk_member = indicator @ membership
+    chunk_member.data[:] = 1.0
+    return chunk_member.tocsr()

@@ -1,0 +1,68 @@
+"""Seeded synthetic point clouds with known shape, for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["relu_gaussian_mixture", "noisy_circle", "y_shape", "blobs"]
+
+
+def relu_gaussian_mixture(
+    n_samples: int,
+    dim: int = 512,
+    n_clusters: int = 20,
+    *,
+    spread: float = 0.3,
+    gain_range: tuple[float, float] = (0.5, 1.5),
+    seed: int = 0,
+    dtype=np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ReLU-like activations: ``relu(gain * (centre_k + spread * noise))``.
+
+    Each cluster (a "class") has a Gaussian centre; every sample has its own gain,
+    as real activations scale with input contrast, so clusters stretch along the
+    norm that TopoAct's lens measures.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, dim)
+    labels : ndarray of int64, shape (n_samples,)
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim))
+    labels = rng.integers(0, n_clusters, size=n_samples)
+    gain = rng.uniform(*gain_range, size=(n_samples, 1))
+    X = np.empty((n_samples, dim), dtype=dtype)
+    for start in range(0, n_samples, 16384):
+        stop = min(start + 16384, n_samples)
+        noise = rng.standard_normal((stop - start, dim))
+        X[start:stop] = np.maximum(gain[start:stop] * (centres[labels[start:stop]] + spread * noise), 0.0)
+    return X, labels.astype(np.int64)
+
+
+def noisy_circle(n_samples: int = 600, noise: float = 0.03, seed: int = 0) -> np.ndarray:
+    """Points near the unit circle in 2-D: one loop."""
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, n_samples)
+    return np.c_[np.cos(angle), np.sin(angle)] + noise * rng.standard_normal((n_samples, 2))
+
+
+def y_shape(n_per_arm: int = 300, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+    """A "Y" in 2-D: a stem along y in [0, 1] and two arms from (0, 1) to (+-1, 2).
+
+    With the y coordinate as lens it has one branch point.
+    """
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 1, (3, n_per_arm))
+    stem = np.c_[np.zeros(n_per_arm), t[0]]
+    left = np.c_[-t[1], 1 + t[1]]
+    right = np.c_[t[2], 1 + t[2]]
+    return np.vstack([stem, left, right]) + noise * rng.standard_normal((3 * n_per_arm, 2))
+
+
+def blobs(n_blobs: int = 3, n_per_blob: int = 200, dim: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian blobs (centres 20 apart, unit spread)."""
+    rng = np.random.default_rng(seed)
+    centres = 20.0 * np.eye(max(n_blobs, dim))[:n_blobs, :dim] if n_blobs <= dim else 20.0 * rng.standard_normal((n_blobs, dim))
+    labels = np.repeat(np.arange(n_blobs), n_per_blob)
+    return centres[labels] + rng.standard_normal((labels.size, dim)), labels
