@@ -1,0 +1,195 @@
+"""``python -m topoact extract``: activation vectors of zoo models on zoo datasets.
+
+Prints one JSON line per layer; stores results in the cache (unless ``--no-cache``);
+``--out`` also writes them to a ``.npy`` (vectors) or ``.npz`` (every column) file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topoact import TopoactError
+from topoact.activations import ActivationSet
+from topoact.extract.extractor import NONFINITE_POLICIES, resolve_device
+from topoact.extract.sampling import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``extract`` sub-command to ``subparsers``."""
+    p = subparsers.add_parser(
+        "extract",
+        help="compute activation vectors of a model's layers on a dataset",
+        description="Compute sampled activation vectors of model layers on a dataset "
+        "(one forward pass for all layers), store them in the cache and print a JSON "
+        "summary per layer.",
+    )
+    p.add_argument("--model", required=True, help="zoo model name (python -m topoact zoo ...)")
+    p.add_argument("--dataset", required=True, help="zoo dataset name")
+    p.add_argument("--dataset-path", default=None, help="folder or file for datasets that need one")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                   help="dotted module names (default: the model's default layers)")
+    p.add_argument("--sampling", default=None,
+                   help=f"image: {', '.join(IMAGE_SAMPLINGS)} (default random_position); "
+                   f"text: {', '.join(TEXT_SAMPLINGS)} (default random_token)")
+    p.add_argument("--max-positions", type=int, default=16,
+                   help="vectors per sample for all_positions / all_tokens (default 16)")
+    p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--untrained", action="store_true", help="random weights (the control)")
+    p.add_argument("--checkpoint", default=None, help="local weights file or folder")
+    p.add_argument("--no-predictions", action="store_true",
+                   help="skip the model head (stops the pass after the last layer)")
+    p.add_argument("--nonfinite", default="raise", help=f"{' or '.join(NONFINITE_POLICIES)} NaN/Inf vectors")
+    p.add_argument("--cache", default=None, metavar="PATH", help="cache file (default: the topoact cache)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="also write .npy (vectors; one file per layer when several) or .npz (all columns)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.sampling is not None and args.sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {args.sampling!r}; valid: {', '.join(SAMPLINGS)}")
+    if args.max_positions < 1:
+        raise ValueError(f"--max-positions must be >= 1, got {args.max_positions}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(f"unknown --nonfinite {args.nonfinite!r}; valid: {', '.join(NONFINITE_POLICIES)}")
+    if args.untrained and args.checkpoint:
+        raise ValueError("--untrained and --checkpoint exclude each other")
+    if args.out is not None and Path(args.out).suffix not in (".npy", ".npz"):
+        raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
+    resolve_device(args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``extract`` with parsed arguments; returns the exit code."""
+    _check_args(args)
+    try:
+        import zoo
+    except ImportError as exc:  # pragma: no cover - the zoo ships with topoact
+        raise TopoactError(f"the model zoo is not available: {exc}") from exc
+    from topoact.extract.pipeline import get_or_extract
+
+    try:
+        model = zoo.load_model(
+            args.model,
+            weights="untrained" if args.untrained else "pretrained",
+            checkpoint=args.checkpoint,
+            device=args.device,
+        )
+        dataset = (zoo.load_dataset(args.dataset) if args.dataset_path is None
+                   else zoo.load_dataset(args.dataset, path=args.dataset_path))
+    except (KeyError, LookupError) as exc:
+        raise TopoactError(str(exc.args[0]) if exc.args else str(exc)) from exc
+    sampling = args.sampling or ("random_token" if model.entry.modality == "text" else "random_position")
+
+    store = None
+    if not args.no_cache:
+        from topoact.cache import Store
+
+        store = Store(args.cache)
+    bar = _progress_bar(args.quiet)
+    try:
+        sets = get_or_extract(
+            model, dataset, args.layers, store=store, sampling=sampling,
+            max_positions=args.max_positions, seed=args.seed, limit=args.limit,
+            batch_size=args.batch_size, device=args.device,
+            predictions=not args.no_predictions, nonfinite=args.nonfinite,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            store.close()
+    written = _write_out(args.out, sets) if args.out else {}
+    for layer, acts in sets.items():
+        print(json.dumps(summary(acts, written.get(layer))), flush=True)
+    return 0
+
+
+class _Bar:
+    """tqdm bar fed with ``(done, total)`` callbacks."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm(total=None, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+        self._done = 0
+
+    def update(self, done: int, total: int) -> None:
+        if self._tqdm.total != total:
+            self._tqdm.total = total
+            self._tqdm.refresh()
+        self._tqdm.update(done - self._done)
+        self._done = done
+
+    def close(self) -> None:
+        self._tqdm.close()
+
+
+def _progress_bar(quiet: bool) -> _Bar | None:
+    return None if quiet else _Bar()
+
+
+def summary(acts: ActivationSet, out: str | None = None) -> dict[str, Any]:
+    """One-line description of an activation set (what the CLI prints)."""
+    meta = acts.meta
+    samples = np.unique(acts.sample_index)
+    first = np.unique(acts.sample_index, return_index=True)[1]
+    labelled = (acts.label[first] >= 0) & (acts.prediction[first] >= 0)
+    accuracy = (
+        round(float((acts.label[first][labelled] == acts.prediction[first][labelled]).mean()), 4)
+        if labelled.any() else None
+    )
+    line: dict[str, Any] = {
+        "layer": acts.layer,
+        "rows": acts.n_rows,
+        "dim": acts.dim,
+        "samples": int(samples.size),
+        "layer_shape": meta.get("layer_shape"),
+        "model": meta.get("model"),
+        "dataset": meta.get("dataset"),
+        "sampling": meta.get("sampling"),
+        "seed": meta.get("seed"),
+        "accuracy": accuracy,
+        "dropped_nonfinite": meta.get("dropped_nonfinite", 0),
+        "cached": meta.get("cached", False),
+    }
+    if out:
+        line["out"] = out
+    return line
+
+
+def _write_out(path: str, sets: dict[str, ActivationSet]) -> dict[str, str]:
+    """Write vectors (.npy) or every column (.npz); return layer -> file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix == ".npz":
+        arrays: dict[str, np.ndarray] = {}
+        for layer, acts in sets.items():
+            for col in ("vectors", "sample_index", "position", "label", "prediction", "confidence"):
+                arrays[f"{layer}.{col}"] = getattr(acts, col)
+            arrays[f"{layer}.meta"] = np.array(json.dumps(acts.meta))
+        np.savez(target, **arrays)
+        return {layer: str(target) for layer in sets}
+    written = {}
+    for layer, acts in sets.items():
+        file = target if len(sets) == 1 else target.with_name(f"{target.stem}.{layer}.npy")
+        np.save(file, acts.vectors)
+        written[layer] = str(file)
+    return written
