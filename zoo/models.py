@@ -146,7 +146,7 @@ class LoadedModel:
 # --------------------------------------------------------------------------- messages
 
 
-def offline_message(entry: ModelEntry, where: str) -> str:
+def offline_message(entry: ModelEntry, where: str, suggest_untrained: bool = True) -> str:
     """The error for a hub-only model on a machine that cannot reach the hub."""
     if entry.source == "transformers":
         local = "a local Hugging Face folder (config.json, weights, tokenizer files)"
@@ -158,7 +158,8 @@ def offline_message(entry: ModelEntry, where: str) -> str:
     return (
         f"model {entry.name!r} downloads its weights from {where}, which is unreachable from this machine; "
         f"point it at {local}: load_model({entry.name!r}, checkpoint=PATH) or `{flag}` on the CLI; "
-        f"weights='untrained' gives the random control. Models that work offline: {offline}"
+        + ("weights='untrained' gives the random control. " if suggest_untrained else "")
+        + f"Models that work offline: {offline}"
     )
 
 
@@ -316,7 +317,7 @@ class TransformersBuilder(SourceBuilder):
         try:
             config = AutoConfig.from_pretrained(location, local_files_only=local_only, trust_remote_code=False)
         except OSError as exc:
-            raise ZooError(offline_message(entry, f"the Hugging Face hub ({entry.hub_id}) for its config")) from exc
+            raise ZooError(offline_message(entry, f"the Hugging Face hub ({entry.hub_id}) for its config", False)) from exc
         return AutoModel.from_config(config, trust_remote_code=False)
 
     def _from_pretrained(self, location: str, local_only: bool) -> nn.Module:
