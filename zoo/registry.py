@@ -117,6 +117,13 @@ def register(entry: ModelEntry) -> ModelEntry:
     return entry
 
 
+def unregister(name: str) -> ModelEntry:
+    """Remove the entry called ``name`` from the registry and return it."""
+    entry = get(name)
+    del _MODELS[name]
+    return entry
+
+
 def get(name: str) -> ModelEntry:
     """Return the entry called ``name``.
 
