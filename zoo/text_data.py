@@ -55,7 +55,12 @@ def parse_fasttext_lines(lines: Sequence[str]) -> tuple[list[str], list[str | No
 
 def load_polarity(path: str | None = None) -> Dataset:
     """gensim's ``pang_lee_polarity.cor``: 200 movie-review sentences labelled neg/pos."""
-    lines = gensim_test_file("pang_lee_polarity.cor").read_text(encoding="utf-8").splitlines()
+    raw = gensim_test_file("pang_lee_polarity.cor").read_bytes()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError:  # the file is Windows-1252 (em dashes as 0x97)
+        content = raw.decode("cp1252", errors="replace")
+    lines = content.splitlines()
     texts, labels = parse_fasttext_lines(lines)
     ids = [f"polarity/{i:03d}" for i in range(len(texts))]
     return labelled_texts("polarity", texts, labels, ids, "movie-review sentences (Pang & Lee), neg/pos")
