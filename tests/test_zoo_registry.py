@@ -156,3 +156,12 @@ def test_cli_unknown_model_exits_2_with_one_line(argv, capsys):
 def test_cli_bare_zoo_shows_help(capsys):
     assert main(["zoo"]) == 2
     assert "models" in capsys.readouterr().out
+
+
+def test_zoo_imports_neither_topoact_nor_streamlit():
+    import subprocess
+    import sys
+
+    code = "import sys, zoo; print(sorted(m for m in sys.modules if m.split('.')[0] in ('topoact', 'streamlit')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
