@@ -1,0 +1,129 @@
+"""Benchmark: read back 100k x 512 cached activations vs ``np.load`` of the same array.
+
+Writes an :class:`ActivationSet` (float32 ReLU-like vectors plus row metadata) into a
+fresh DuckDB cache, reads it back with :meth:`Store.get_activations`, and times
+``np.load`` of the same vectors saved as ``.npy``; both best of ``--repeat`` warm runs.
+Prints the ratio (goal: at most 3x) and replaces the section "## Cache read-back" in
+``bench/RESULTS.md``.
+
+Usage: ``python bench/cache_bench.py [--rows 100000] [--dim 512] [--repeat 5] [--no-results]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from topoact.activations import ActivationSet  # noqa: E402
+from topoact.cache import Store, cache_key  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION = "## Cache read-back"
+
+
+def make_activations(rows: int, dim: int, seed: int = 0) -> ActivationSet:
+    """Return ReLU-like float32 activations with realistic row metadata."""
+    rng = np.random.default_rng(seed)
+    vectors = np.maximum(rng.standard_normal((rows, dim), dtype=np.float32), 0.0)
+    return ActivationSet(
+        layer="bench.layer",
+        vectors=vectors,
+        sample_index=np.arange(rows, dtype=np.int64),
+        position=rng.integers(-1, 49, rows, dtype=np.int32),
+        label=rng.integers(0, 10, rows),
+        prediction=rng.integers(0, 10, rows),
+        confidence=rng.random(rows, dtype=np.float32),
+        meta={"model": "bench", "dataset": "synthetic", "seed": seed},
+    )
+
+
+def best_of(repeat: int, fn):
+    """Return (best seconds, last result) of ``repeat`` calls of ``fn``."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) this benchmark's section of bench/RESULTS.md, leaving the rest."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = text.rstrip("\n") + "\n\n"
+    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(new.rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
+    args = parser.parse_args(argv)
+
+    acts = make_activations(args.rows, args.dim)
+    key = cache_key(bench="cache_read_back", rows=args.rows, dim=args.dim)
+    with tempfile.TemporaryDirectory(prefix="topoact-cache-bench-") as tmp:
+        npy = Path(tmp) / "vectors.npy"
+        np.save(npy, acts.vectors)
+        store = Store(Path(tmp) / "bench.duckdb")
+        start = time.perf_counter()
+        store.put_activations(key, acts)
+        t_write = time.perf_counter() - start
+        t_np, loaded = best_of(args.repeat, lambda: np.load(npy))
+        t_cache, back = best_of(args.repeat, lambda: store.get_activations(key))
+        exact = bool(
+            np.array_equal(back.vectors, acts.vectors)
+            and np.array_equal(back.sample_index, acts.sample_index)
+            and np.array_equal(back.confidence, acts.confidence)
+            and back.meta == acts.meta
+        )
+        assert np.array_equal(loaded, acts.vectors)
+        file_mb = store.size_bytes() / 2**20
+        con = duckdb.connect(str(store.path), read_only=True)
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        con.close()
+
+    ratio = t_cache / t_np
+    payload_mb = acts.vectors.nbytes / 2**20
+    lines = [
+        SECTION,
+        "",
+        f"`python bench/cache_bench.py` — {args.rows:,} x {args.dim} float32 activations "
+        f"({payload_mb:.0f} MiB) plus row metadata (sample_index, position, label, prediction, "
+        f"confidence) in one `FLOAT[{args.dim}]` table; best of {args.repeat} warm reads.",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+        f"| `Store.put_activations` (one transaction, incl. checkpoint) | {t_write:.3f} |",
+        f"| `np.load` of the same vectors (.npy) | {t_np:.3f} |",
+        f"| `Store.get_activations` (open, check schema, vectors + metadata, close) | {t_cache:.3f} |",
+        "",
+        f"Read ratio cache / np.load: **{ratio:.2f}x** (goal <= 3x); round trip bit-exact: {exact}; "
+        f"file {file_mb:.0f} MiB on disk; DuckDB {duckdb.__version__} used {threads} threads "
+        f"(its default: one per core, {os.cpu_count()} cores), {platform.machine()} "
+        f"Python {platform.python_version()}.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_results:
+        write_section(text)
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,614 @@
+"""The DuckDB store of activations, Mapper graphs, result tables and run records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+import topoact
+from topoact.activations import ActivationSet
+from topoact.cache import arrow_io
+from topoact.cache.connection import open_connection, process_lock, translate
+from topoact.cache.errors import CacheCorruptError, CacheError
+from topoact.cache.keys import canonical_json
+from topoact.cache.paths import default_cache_path
+from topoact.cache.schema import check_schema, user_tables
+
+if TYPE_CHECKING:
+    import pandas
+
+#: Entry kinds the store manages itself; :meth:`Store.put_table` takes any other name.
+ACTIVATIONS = "activations"
+GRAPH = "graph"
+RUNS = "runs"
+_RESERVED_KINDS = frozenset({ACTIVATIONS, GRAPH, RUNS})
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: DuckDB compression for activation tables. Activations are dense floats that DuckDB's
+#: float codecs shrink little (about 25 % for ReLU outputs), while decompressing them
+#: costs a third of the read-back time; the cache favours reading.
+ACTIVATION_COMPRESSION = "uncompressed"
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"cache key must be a non-empty str, got {key!r}")
+    return key
+
+
+def _check_table_kind(kind: str) -> str:
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise ValueError(
+            f"table kind must be lowercase letters, digits and '_' starting with a letter, got {kind!r}"
+        )
+    if kind in _RESERVED_KINDS:
+        raise ValueError(f"table kind {kind!r} is reserved; use another name (e.g. 'anomaly_scores')")
+    return kind
+
+
+def _table_name(prefix: str, kind: str, key: str) -> str:
+    """Return the SQL identifier of the table holding entry (kind, key): hex only, safe to quote."""
+    digest = hashlib.sha256(f"{kind}\x00{key}".encode()).hexdigest()[:32]
+    return f"{prefix}_{digest}"
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+class Store:
+    """The topoact cache: one DuckDB file shared by the dashboard, the CLI and Python.
+
+    Every operation opens its own short-lived connection and closes it when done, so a
+    dashboard and a CLI job can share the file: DuckDB allows one writing process at a
+    time (and no reader while it writes), and an operation that finds the file locked
+    retries with backoff for up to ``lock_timeout`` seconds. Writes are single
+    transactions whose index row is written last; a write that fails or is killed leaves
+    nothing behind.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The DuckDB file; default :func:`default_cache_path`. Its folder is created on
+        the first write.
+    read_only : bool, default False
+        Never write; reads of a missing file return nothing.
+    lock_timeout : float, default 30.0
+        Seconds to wait for another process holding the file before raising
+        :class:`CacheLockedError`.
+
+    Attributes
+    ----------
+    path : Path
+        The DuckDB file.
+    lock_waits : int
+        How many times an operation found the file locked and waited (diagnostics).
+
+    Notes
+    -----
+    Usable with or without ``with``; :meth:`close` only marks the store closed (no
+    connection stays open between calls). Opening the store does no I/O; :meth:`check`
+    validates the file up front.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.read_only = bool(read_only)
+        self.lock_timeout = float(lock_timeout)
+        self.lock_waits = 0
+        self._closed = False
+
+    # ----------------------------------------------------------------- plumbing
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Store({str(self.path)!r}, {mode})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Mark the store closed; later operations raise :class:`CacheError`."""
+        self._closed = True
+
+    def _count_wait(self, _exc: BaseException) -> None:
+        self.lock_waits += 1
+
+    def _open(self, *, write: bool) -> duckdb.DuckDBPyConnection:
+        return open_connection(
+            self.path, read_only=not write, lock_timeout=self.lock_timeout, on_wait=self._count_wait
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """Yield a read-only connection to a valid cache, or None when there is no cache yet."""
+        if self._closed:
+            raise CacheError(f"{self!r} is closed")
+        with process_lock(self.path):
+            if not self.path.exists():
+                yield None
+                return
+            con = self._open(write=False)
+            try:
+                try:
+                    ready = check_schema(con, self.path, create=False)
+                except duckdb.Error as exc:
+                    raise translate(exc, self.path, "read") from exc
+                try:
+                    yield con if ready else None
+                except duckdb.Error as exc:
+                    raise translate(exc, self.path, "read") from exc
+            finally:
+                con.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a read-write connection inside one transaction; commit on success, else roll back."""
+        if self._closed:
+            raise CacheError(f"{self!r} is closed")
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to write")
+        with process_lock(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._open(write=True)
+            try:
+                try:
+                    check_schema(con, self.path, create=True)
+                    con.execute("BEGIN TRANSACTION")
+                except duckdb.Error as exc:
+                    raise translate(exc, self.path, "write") from exc
+                try:
+                    yield con
+                    con.execute("COMMIT")
+                except BaseException as exc:
+                    try:
+                        con.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass  # the failed statement already ended the transaction
+                    if isinstance(exc, duckdb.Error):
+                        raise translate(exc, self.path, "write") from exc
+                    raise
+            finally:
+                con.close()
+
+    @staticmethod
+    def _drop_entry(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> None:
+        """Remove entry (kind, key) and its table, inside the caller's transaction."""
+        rows = con.execute(
+            "SELECT table_name FROM entries WHERE kind = ? AND key = ?", [kind, key]
+        ).fetchall()
+        existing = user_tables(con)
+        for (table_name,) in rows:
+            if table_name and table_name in existing:
+                con.execute(f'DROP TABLE "{table_name}"')
+        con.execute("DELETE FROM entries WHERE kind = ? AND key = ?", [kind, key])
+        if kind == GRAPH:
+            con.execute("DELETE FROM graphs WHERE key = ?", [key])
+
+    @staticmethod
+    def _write_index_row(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+        """Insert the index row that makes an entry visible (the last statement of a put)."""
+        con.execute(
+            "INSERT INTO entries (kind, key, table_name, layer, meta, n_rows, dim, n_bytes, "
+            "arrow_schema, topoact_version, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                row["kind"], row["key"], row.get("table_name"), row.get("layer"), row["meta"],
+                row.get("n_rows"), row.get("dim"), row["n_bytes"], row.get("arrow_schema"),
+                topoact.__version__, time.time(),
+            ],
+        )
+
+    def _put_arrow(
+        self,
+        kind: str,
+        key: str,
+        prefix: str,
+        table: pa.Table,
+        ddl: str | None,
+        row: dict[str, Any],
+        compression: str = "auto",
+    ) -> None:
+        """Store ``table`` as the table of entry (kind, key) and index it, in one transaction."""
+        table_name = _table_name(prefix, kind, key)
+        view = f"topoact_src_{uuid.uuid4().hex}"
+        with self._writing() as con:
+            # applies to the checkpoint when this connection closes (settings are not data)
+            con.execute(f"SET force_compression = '{compression}'")
+            self._drop_entry(con, kind, key)
+            con.register(view, table)
+            try:
+                if ddl is None:
+                    con.execute(f'CREATE TABLE "{table_name}" AS SELECT * FROM "{view}"')
+                else:
+                    con.execute(ddl.replace("{table}", table_name))
+                    con.execute(f'INSERT INTO "{table_name}" SELECT * FROM "{view}"')
+            finally:
+                con.unregister(view)
+            self._write_index_row(con, {**row, "kind": kind, "key": key, "table_name": table_name})
+
+    def _entry(self, con: duckdb.DuckDBPyConnection, kind: str, key: str) -> tuple | None:
+        rows = con.execute(
+            "SELECT table_name, layer, meta, n_rows, dim, arrow_schema FROM entries "
+            "WHERE kind = ? AND key = ?",
+            [kind, key],
+        ).fetchall()
+        return rows[0] if rows else None
+
+    # -------------------------------------------------------------- activations
+    def put_activations(self, key: str, acts: ActivationSet) -> None:
+        """Store an activation set under ``key``, replacing any previous one, atomically.
+
+        Parameters
+        ----------
+        key : str
+            Cache key, normally from :func:`cache_key`.
+        acts : ActivationSet
+            Vectors (stored as ``FLOAT[dim]``), row metadata and ``meta`` (JSON-able).
+
+        Raises
+        ------
+        TypeError
+            If ``acts.meta`` is not plain JSON.
+        ValueError
+            If the width does not fit a DuckDB ``FLOAT[D]`` column.
+        CacheError
+            If the file is locked, damaged or the write fails (nothing is stored then).
+        """
+        _check_key(key)
+        meta = canonical_json(acts.meta)
+        table = arrow_io.activations_to_arrow(acts)
+        row = {
+            "layer": acts.layer,
+            "meta": meta,
+            "n_rows": acts.n_rows,
+            "dim": acts.dim,
+            "n_bytes": acts.n_rows * (acts.dim * 4 + arrow_io.ROW_META_BYTES),
+        }
+        ddl = arrow_io.create_table_sql("{table}", acts.dim)
+        self._put_arrow(ACTIVATIONS, key, "act", table, ddl, row, ACTIVATION_COMPRESSION)
+
+    def get_activations(self, key: str, *, copy: bool = False) -> ActivationSet | None:
+        """Return the activation set stored under ``key``, or None on a miss.
+
+        Parameters
+        ----------
+        key : str
+            Cache key.
+        copy : bool, default False
+            Return writable arrays. By default the arrays are read-only, mostly zero-copy
+            views of the Arrow buffers DuckDB filled (the fast path); copy them, or pass
+            ``copy=True``, before modifying them in place.
+
+        Returns
+        -------
+        ActivationSet or None
+            Arrays equal bit for bit to those stored, and the stored ``meta``.
+        """
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return None
+            entry = self._entry(con, ACTIVATIONS, key)
+            if entry is None:
+                return None
+            table_name, layer, meta, n_rows, dim, _ = entry
+            table = con.sql(arrow_io.select_sql(table_name)).to_arrow_table(max(int(n_rows), 1))
+        try:
+            arrays = arrow_io.read_activations(table, int(n_rows), int(dim), copy=copy)
+        except ValueError as exc:
+            raise CacheCorruptError(f"cache entry {key} in {self.path} is damaged: {exc}") from exc
+        return ActivationSet(layer=layer, meta=json.loads(meta), **arrays)
+
+    def has_activations(self, key: str) -> bool:
+        """Return True if an activation set is stored under ``key``."""
+        return self._has(ACTIVATIONS, _check_key(key))
+
+    def _has(self, kind: str, key: str) -> bool:
+        with self._reading() as con:
+            return con is not None and self._entry(con, kind, key) is not None
+
+    # ------------------------------------------------------------------- graphs
+    def put_graph(self, key: str, graph_json: str, meta: dict) -> None:
+        """Store a Mapper graph (JSON text) under ``key``, replacing any previous one.
+
+        Parameters
+        ----------
+        key : str
+            Cache key.
+        graph_json : str
+            The serialised graph.
+        meta : dict
+            JSON-able description (lens, cover, clusterer, source key ...).
+        """
+        _check_key(key)
+        if not isinstance(graph_json, str):
+            raise TypeError(f"graph_json must be str, got {type(graph_json).__name__}")
+        meta_text = canonical_json(meta)
+        with self._writing() as con:
+            self._drop_entry(con, GRAPH, key)
+            con.execute("INSERT INTO graphs VALUES (?, ?)", [key, graph_json])
+            self._write_index_row(
+                con,
+                {"kind": GRAPH, "key": key, "meta": meta_text, "n_bytes": len(graph_json.encode())},
+            )
+
+    def get_graph(self, key: str) -> str | None:
+        """Return the graph JSON stored under ``key``, or None on a miss."""
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return None
+            rows = con.execute(
+                "SELECT g.body FROM graphs g JOIN entries e ON e.kind = 'graph' AND e.key = g.key "
+                "WHERE g.key = ?",
+                [key],
+            ).fetchall()
+        return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------------- tables
+    def put_table(
+        self, kind: str, key: str, table: pa.Table | pandas.DataFrame, meta: dict
+    ) -> None:
+        """Store a result table (anomaly scores and the like) as entry (kind, key).
+
+        Parameters
+        ----------
+        kind : str
+            What the table is, e.g. ``"anomaly_scores"`` (lowercase identifier, not one of
+            ``activations``, ``graph``, ``runs``).
+        key : str
+            Cache key.
+        table : pyarrow.Table or pandas.DataFrame
+            The rows; a DataFrame keeps its index (pandas metadata is stored).
+        meta : dict
+            JSON-able description.
+
+        Raises
+        ------
+        CacheError
+            If DuckDB cannot store a column type (nothing is stored then; an earlier
+            entry under the same key stays as it was).
+        """
+        _check_table_kind(kind)
+        _check_key(key)
+        if not isinstance(table, pa.Table):
+            table = pa.Table.from_pandas(table)
+        row = {
+            "meta": canonical_json(meta),
+            "n_rows": table.num_rows,
+            "n_bytes": int(table.nbytes),
+            "arrow_schema": table.schema.serialize().to_pybytes(),
+        }
+        self._put_arrow(kind, key, "tbl", table, None, row)
+
+    def get_table(self, kind: str, key: str) -> pa.Table | None:
+        """Return the table stored as entry (kind, key), or None on a miss.
+
+        Returns
+        -------
+        pyarrow.Table or None
+            With the Arrow schema it was stored with (``.to_pandas()`` restores a
+            DataFrame's index).
+        """
+        _check_table_kind(kind)
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return None
+            entry = self._entry(con, kind, key)
+            if entry is None:
+                return None
+            table_name, _, _, _, _, schema_blob = entry
+            table = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_reader(1 << 16).read_all()
+        schema = pa.ipc.read_schema(pa.py_buffer(schema_blob))
+        return table.cast(schema)
+
+    def has_table(self, kind: str, key: str) -> bool:
+        """Return True if a table is stored as entry (kind, key)."""
+        return self._has(_check_table_kind(kind), _check_key(key))
+
+    # --------------------------------------------------------------------- runs
+    def record_run(self, key: str, kind: str, params: dict, summary: dict) -> None:
+        """Append a run record (what ran, with which parameters, and how it went).
+
+        Parameters
+        ----------
+        key : str
+            Cache key of the result the run produced.
+        kind : str
+            What ran, e.g. ``"extract"`` or ``"mapper"``.
+        params, summary : dict
+            JSON-able parameters and outcome (timings, counts ...).
+        """
+        _check_key(key)
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"run kind must be a non-empty str, got {kind!r}")
+        values = [uuid.uuid4().hex, key, kind, canonical_json(params), canonical_json(summary),
+                  topoact.__version__, time.time()]
+        with self._writing() as con:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+
+    def list_runs(
+        self, kind: str | None = None, key: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Return run records, newest first.
+
+        Parameters
+        ----------
+        kind, key : str, optional
+            Only runs of this kind / for this key.
+        limit : int, optional
+            At most this many.
+
+        Returns
+        -------
+        list of dict
+            ``run_id``, ``key``, ``kind``, ``params``, ``summary``, ``topoact_version``,
+            ``created`` (aware UTC datetime).
+        """
+        with self._reading() as con:
+            if con is None:
+                return []
+            rows = con.execute(
+                "SELECT run_id, key, kind, params, summary, topoact_version, created FROM runs "
+                "WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?) "
+                "AND (CAST(? AS VARCHAR) IS NULL OR key = ?) "
+                "ORDER BY created DESC, run_id LIMIT ?",
+                [kind, kind, key, key, limit if limit is not None else 2**62],
+            ).fetchall()
+        return [
+            {"run_id": r[0], "key": r[1], "kind": r[2], "params": json.loads(r[3]),
+             "summary": json.loads(r[4]), "topoact_version": r[5], "created": _utc(r[6])}
+            for r in rows
+        ]
+
+    # --------------------------------------------------------------- management
+    def list_entries(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Return one summary per cached result, newest first.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only entries of this kind (``"activations"``, ``"graph"`` or a table kind).
+
+        Returns
+        -------
+        list of dict
+            ``kind``, ``key``, ``layer``, ``meta`` (dict), ``rows``, ``dim``, ``bytes``
+            (estimated payload size), ``topoact_version``, ``created`` (aware UTC datetime).
+        """
+        with self._reading() as con:
+            if con is None:
+                return []
+            rows = con.execute(
+                "SELECT kind, key, layer, meta, n_rows, dim, n_bytes, topoact_version, created "
+                "FROM entries WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?) "
+                "ORDER BY created DESC, kind, key",
+                [kind, kind],
+            ).fetchall()
+        return [
+            {"kind": r[0], "key": r[1], "layer": r[2], "meta": json.loads(r[3]), "rows": r[4],
+             "dim": r[5], "bytes": r[6], "topoact_version": r[7], "created": _utc(r[8])}
+            for r in rows
+        ]
+
+    def size_bytes(self) -> int:
+        """Return the size on disk of the cache file and its write-ahead log, in bytes."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    def clear(self, kind: str | None = None) -> int:
+        """Remove cached entries and return how many were removed.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only entries of this kind; ``"runs"`` removes the run records. None removes
+            every entry and every run record (the file shrinks on the next checkpoint).
+
+        Returns
+        -------
+        int
+            Number of entries (and run records) removed.
+        """
+        if not self.path.exists():
+            return 0
+        with self._writing() as con:
+            removed = 0
+            if kind in (None, RUNS):
+                ((n_runs,),) = con.execute("SELECT count(*) FROM runs").fetchall()
+                con.execute("DELETE FROM runs")
+                removed += n_runs
+            if kind != RUNS:
+                rows = con.execute(
+                    "SELECT kind, key FROM entries WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?)",
+                    [kind, kind],
+                ).fetchall()
+                for entry_kind, key in rows:
+                    self._drop_entry(con, entry_kind, key)
+                removed += len(rows)
+        return removed
+
+    def check(self) -> None:
+        """Open the file once and verify it is a cache of this schema version.
+
+        Creates the cache tables when the store is writable and the file is new.
+
+        Raises
+        ------
+        CacheCorruptError
+            The file is not a DuckDB database, is damaged, or has another schema version.
+        CacheLockedError
+            Another process held the file past ``lock_timeout``.
+        """
+        if self.read_only:
+            with self._reading():
+                return
+        with self._writing():
+            return
+
+    def rebuild(self) -> Path | None:
+        """Move the current file aside and start an empty cache.
+
+        The old file (and its write-ahead log) is renamed to
+        ``<name>.corrupt-<YYYYmmdd-HHMMSS>`` next to it; nothing is deleted.
+
+        Returns
+        -------
+        Path or None
+            Where the old file went, or None when there was none.
+
+        Raises
+        ------
+        CacheLockedError
+            Another process is using a (readable) file; it is left alone.
+        """
+        if self._closed:
+            raise CacheError(f"{self!r} is closed")
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to rebuild")
+        with process_lock(self.path):
+            moved = None
+            if self.path.exists():
+                try:  # make sure no other process is using a healthy file
+                    self._open(write=True).close()
+                except CacheCorruptError:
+                    pass
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+                n = 1
+                while target.exists():
+                    n += 1
+                    target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+                wal = self.path.with_name(self.path.name + ".wal")
+                os.replace(self.path, target)
+                if wal.exists():
+                    os.replace(wal, target.with_name(target.name + ".wal"))
+                moved = target
+        self.check()
+        return moved
