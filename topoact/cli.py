@@ -15,24 +15,31 @@ from typing import Sequence
 
 from topoact import TopoactError, __version__
 
-# Modules that contribute sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "zoo.cli",
-    "topoact.extract.cli",
-    "topoact.mapper.cli",
-    "topoact.cache.cli",
-)
+# Command name -> module that defines it, in the order ``--help`` lists them.
+COMMANDS: dict[str, str] = {
+    "zoo": "zoo.cli",
+    "extract": "topoact.extract.cli",
+    "mapper": "topoact.mapper.cli",
+    "cache": "topoact.cache.cli",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every available sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every available sub-command.
+
+    With ``only`` (a command name) just that command's module is imported: each
+    pulls in heavy libraries (torch, scikit-learn), and a command needs only its own.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m topoact",
         description="Explore the shape of neural-network activations with Mapper graphs.",
     )
     parser.add_argument("--version", action="version", version=f"topoact {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -45,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

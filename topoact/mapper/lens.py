@@ -95,7 +95,7 @@ class PCALens(_Lens):
         """Fit the principal axes. Returns self."""
         X = validate_data(self, X)
         if X.shape[0] < 2:
-            raise ValueError("the PCA lens needs at least 2 samples")
+            raise ValueError(f"the PCA lens needs at least 2 samples, got n_samples = {X.shape[0]}")
         n_components = min(self.n_components, X.shape[1], X.shape[0])
         self.pca_ = PCA(n_components=n_components, random_state=self.random_state).fit(X)
         return self
@@ -110,8 +110,10 @@ class PCALens(_Lens):
 class KNNDistanceLens(_Lens):
     """Distance to the k-th nearest neighbour (large in sparse regions, outliers).
 
-    ``fit_transform(X)`` excludes each point itself; ``transform`` of new points uses
-    their k-th nearest neighbour among the fitted points.
+    A query point counts as its own nearest neighbour (at distance 0) when it is
+    one of the fitted points, so on the fitted data this is the distance to the
+    k-th *other* point; for new points it is the distance to the (k+1)-th nearest
+    fitted point.
 
     Parameters
     ----------
@@ -133,21 +135,18 @@ class KNNDistanceLens(_Lens):
         """Index the points. Returns self."""
         X = validate_data(self, X)
         if X.shape[0] <= self.k:
-            raise ValueError(f"the knn_distance lens with k={self.k} needs more than {self.k} samples")
-        self.index_ = NearestNeighbors(n_neighbors=self.k, metric=self.metric).fit(X)
+            raise ValueError(
+                f"the knn_distance lens with k={self.k} needs more than {self.k} samples, "
+                f"got n_samples = {X.shape[0]}"
+            )
+        self.index_ = NearestNeighbors(n_neighbors=self.k + 1, metric=self.metric).fit(X)
         return self
 
     def transform(self, X):
-        """Distance of each row to its k-th nearest fitted point, shape ``(n, 1)``."""
+        """Distance of each row to its k-th nearest neighbour, shape ``(n, 1)``."""
         check_is_fitted(self, "index_")
         X = validate_data(self, X, reset=False)
-        distances, _ = self.index_.kneighbors(X, n_neighbors=self.k)
-        return distances[:, -1:].astype(np.float64)
-
-    def fit_transform(self, X, y=None):
-        """Distance of each point to its k-th nearest other point, shape ``(n, 1)``."""
-        self.fit(X)
-        distances, _ = self.index_.kneighbors(None, n_neighbors=self.k)
+        distances, _ = self.index_.kneighbors(X, n_neighbors=self.k + 1)
         return distances[:, -1:].astype(np.float64)
 
 

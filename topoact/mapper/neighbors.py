@@ -282,7 +282,7 @@ class EpsilonGraph:
         """float32 rows at layout ``positions`` (unit vectors for cosine)."""
         rows = np.asarray(self._X[self._layout.order[positions]], dtype=np.float32)
         if self._inv_norm is not None:
-            rows *= self._inv_norm[positions, None].astype(np.float32)
+            rows = rows * self._inv_norm[positions, None].astype(np.float32)
         return rows
 
     def _search_row(self, a: int, cols: np.ndarray):
@@ -414,7 +414,8 @@ def _make_layout(
     def rows(start: int, stop: int | None = None, index: np.ndarray | None = None) -> np.ndarray:
         block = np.asarray(X[index] if index is not None else X[start:stop], dtype=np.float64)
         if inv_norm is not None:
-            block *= (inv_norm[index] if index is not None else inv_norm[start:stop])[:, None]
+            # Out of place: a slice of a float64 X is a view of the caller's data.
+            block = block * (inv_norm[index] if index is not None else inv_norm[start:stop])[:, None]
         return block
 
     # Pivots: k-means centres of a seeded sample, so that groups follow the data's

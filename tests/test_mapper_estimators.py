@@ -1,0 +1,147 @@
+"""scikit-learn's estimator contract for the Mapper parts, lenses, other clusterers, warm start."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import AgglomerativeClustering, DBSCAN as SklearnDBSCAN
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from topoact.mapper import (
+    DBSCAN,
+    BalancedCover,
+    DensityLens,
+    EccentricityLens,
+    KNNDistanceLens,
+    Mapper,
+    NormLens,
+    PCALens,
+    UniformCover,
+)
+from topoact.synthetic import relu_gaussian_mixture
+
+
+CONTRACT_ESTIMATORS = [
+    NormLens(), NormLens(ord=1), PCALens(), KNNDistanceLens(k=2), DensityLens(), EccentricityLens(),
+    DBSCAN(eps=0.5, min_samples=3),
+]
+# scikit-learn's array-API checks need SCIPY_ARRAY_API set before import; they test
+# other libraries' arrays, which topoact does not claim to support.
+CONTRACT_CHECKS = [
+    (estimator, check)
+    for base in CONTRACT_ESTIMATORS
+    for estimator, check in estimator_checks_generator(base, legacy=True)
+    if "array_api" not in getattr(check, "func", check).__name__
+]
+
+
+@pytest.mark.parametrize(
+    "estimator, check", CONTRACT_CHECKS,
+    ids=[f"{type(e).__name__}-{getattr(c, 'func', c).__name__}" for e, c in CONTRACT_CHECKS],
+)
+def test_scikit_learn_contract(estimator, check):
+    check(estimator)
+
+
+def test_dbscan_matches_scikit_learn_exactly_with_its_border_rule():
+    X, _ = relu_gaussian_mixture(1500, dim=32, n_clusters=5, spread=0.5, seed=7, dtype=np.float64)
+    for metric, eps in (("euclidean", 1.5), ("cosine", 0.09)):
+        ours = DBSCAN(eps=eps, min_samples=6, metric=metric, border="first").fit(X)
+        theirs = SklearnDBSCAN(eps=eps, min_samples=6, metric=metric).fit(X)
+        assert len(set(theirs.labels_)) > 2
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+        np.testing.assert_array_equal(ours.core_sample_indices_, theirs.core_sample_indices_)
+
+
+def test_mapper_get_params_and_clone():
+    mapper = Mapper(n_intervals=12, overlap=0.25, eps=1.5)
+    twin = clone(mapper)
+    assert twin.get_params() == mapper.get_params()
+    assert "n_intervals=12" in repr(mapper)
+
+
+def test_lenses_by_name_give_expected_values():
+    X = np.random.default_rng(0).normal(size=(120, 6))
+    l2 = Mapper(lens="l2norm", n_intervals=3, eps=3.0).fit(X).lens_values_
+    l1 = Mapper(lens="l1norm", n_intervals=3, eps=3.0).fit(X).lens_values_
+    np.testing.assert_allclose(l2[:, 0], np.linalg.norm(X, axis=1))
+    np.testing.assert_allclose(l1[:, 0], np.abs(X).sum(axis=1))
+    pca2 = Mapper(lens="pca2", n_intervals=3, eps=3.0).fit(X).lens_values_
+    assert pca2.shape == (120, 2)
+    assert abs(np.corrcoef(pca2.T)[0, 1]) < 1e-8  # principal components are uncorrelated
+    knn = KNNDistanceLens(k=3).fit_transform(X)[:, 0]
+    from scipy.spatial.distance import cdist
+
+    distance = np.sort(cdist(X, X), axis=1)
+    np.testing.assert_allclose(knn, distance[:, 3])  # 0 is the point itself
+    ecc = EccentricityLens(p=1).fit_transform(X)[:, 0]
+    np.testing.assert_allclose(ecc, cdist(X, X).mean(axis=1))
+    density = DensityLens(bandwidth=1.0).fit_transform(X)[:, 0]
+    assert np.corrcoef(density, -np.linalg.norm(X, axis=1))[0, 1] > 0.5  # denser near the centre
+    stacked = Mapper(lens=["l2norm", "l1norm"], n_intervals=3, eps=3.0).fit(X).lens_values_
+    np.testing.assert_allclose(stacked, np.c_[l2, l1])
+    custom = Mapper(lens=lambda data: data[:, 0], n_intervals=3, eps=3.0).fit(X).lens_values_
+    np.testing.assert_array_equal(custom[:, 0], X[:, 0])
+
+
+def test_covers_follow_their_definitions():
+    lens = np.random.default_rng(1).exponential(size=(1000, 1))
+    uniform = UniformCover(n_intervals=5, overlap=0.2).fit(lens)
+    widths = uniform.upper_[:, 0] - uniform.lower_[:, 0]
+    np.testing.assert_allclose(widths, np.ptp(lens) / (5 * 0.8))
+    step = np.diff(uniform.lower_[:, 0])
+    np.testing.assert_allclose((widths[:-1] - step) / widths[:-1], 0.2)  # shared fraction = overlap
+    balanced = BalancedCover(n_intervals=5, overlap=0.0).fit(lens)
+    counts = np.asarray(balanced.transform(lens).sum(axis=0)).ravel()
+    assert counts.min() >= 195 and counts.max() <= 205  # equal shares of the points
+    membership = uniform.transform(lens)
+    assert membership.shape == (1000, 5)
+    assert np.all(np.asarray(membership.sum(axis=1)).ravel() >= 1)  # the cover covers
+
+
+def test_any_scikit_learn_clusterer_is_accepted():
+    X, _ = relu_gaussian_mixture(600, dim=16, n_clusters=3, spread=0.3, seed=2, dtype=np.float64)
+    mapper = Mapper(n_intervals=5, clusterer=AgglomerativeClustering(n_clusters=2)).fit(X)
+    graph = mapper.graph_
+    assert mapper.eps_ is None
+    assert graph.n_nodes >= 2
+    per_element = np.bincount(graph.node_element)
+    assert per_element.max() <= 2
+    threaded = Mapper(n_intervals=5, clusterer=AgglomerativeClustering(n_clusters=2), n_jobs=2).fit(X).graph_
+    assert threaded == graph
+
+
+def test_warm_start_recover_reuses_the_neighbour_search():
+    X, _ = relu_gaussian_mixture(4000, dim=64, n_clusters=8, seed=3)
+    mapper = Mapper(n_intervals=20, overlap=0.3, eps=6.0, min_samples=8, warm_start=True).fit(X)
+    search = mapper.neighbors_
+    pairs = search.pairs_computed
+    assert pairs > 0
+    # A finer cover lies almost entirely inside the chunk pairs already examined:
+    # only the few chunk pairs it newly joins are computed.
+    mapper.set_params(n_intervals=30, overlap=0.25).fit(X)
+    assert mapper.neighbors_ is search
+    assert search.pairs_computed - pairs < 0.1 * pairs
+    pairs = search.pairs_computed
+    mapper.fit(X)  # the same cover again: nothing at all
+    assert search.pairs_computed == pairs
+    fresh = Mapper(n_intervals=30, overlap=0.25, eps=6.0, min_samples=8).fit(X).graph_
+    assert mapper.graph_ == fresh
+    # A coarser cover only examines the chunk pairs it adds, and is still exact.
+    mapper.set_params(n_intervals=8, overlap=0.5).fit(X)
+    assert mapper.neighbors_ is search and search.pairs_computed > pairs
+    assert mapper.graph_ == Mapper(n_intervals=8, overlap=0.5, eps=6.0, min_samples=8).fit(X).graph_
+    # Changed data is never served from the old search.
+    X2 = X.copy()
+    X2[0, 0] += 1.0
+    mapper.fit(X2)
+    assert mapper.neighbors_ is not search
+
+
+def test_progress_is_reported_in_order():
+    X, _ = relu_gaussian_mixture(1000, dim=16, seed=0)
+    seen = []
+    Mapper(n_intervals=5).fit(X, progress=lambda fraction, message: seen.append((fraction, message)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions)
+    assert seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
+    assert any(message == "neighbour search" for _, message in seen)

@@ -1,0 +1,207 @@
+"""``python -m topoact mapper``: a Mapper graph from your own activations (.npy or .parquet)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from topoact import TopoactError
+
+OUTPUT_SUFFIXES = (".json", ".graphml")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``mapper`` command."""
+    from topoact.mapper.cover import COVERS
+    from topoact.mapper.lens import LENSES
+
+    parser = subparsers.add_parser(
+        "mapper",
+        help="build a Mapper graph from an activation array (.npy or .parquet)",
+        description="Build a Mapper graph from activation vectors and print a one-line JSON summary.",
+    )
+    parser.add_argument("--input", required=True, help="activations: .npy (n x d) or .parquet")
+    parser.add_argument("--labels", help="optional labels: .npy of length n")
+    parser.add_argument("--label-column", help="for .parquet input: column holding the labels")
+    parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
+                        "two names separated by a comma make a 2-D lens")
+    parser.add_argument("--intervals", type=int, default=30, help="intervals per lens dimension (default 30)")
+    parser.add_argument("--overlap", type=float, default=0.3, help="overlap in [0, 1) (default 0.3)")
+    parser.add_argument("--cover", default="uniform", choices=sorted(COVERS))
+    parser.add_argument("--eps", default="auto", help="DBSCAN eps: a number, 'auto' or 'knee' (default auto)")
+    parser.add_argument("--eps-quantile", type=float, default=0.9, help="quantile used by --eps auto")
+    parser.add_argument("--min-samples", type=int, default=5)
+    parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
+    parser.add_argument("--min-intersection", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="write the graph: .json or .graphml")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def parse_eps(text: str) -> float | str:
+    """``'auto'``/``'knee'`` or a positive number."""
+    if text in ("auto", "knee"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise TopoactError(f"--eps must be a positive number, 'auto' or 'knee'; got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise TopoactError(f"--eps must be a positive number, 'auto' or 'knee'; got {text!r}")
+    return value
+
+
+def load_activations(path: str, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an activation matrix (and labels from a parquet column) from ``path``."""
+    file = Path(path)
+    if not file.is_file():
+        raise TopoactError(f"input file not found: {file}")
+    suffix = file.suffix.lower()
+    if suffix == ".npy":
+        if label_column:
+            raise TopoactError("--label-column applies to .parquet input; use --labels for .npy")
+        try:
+            X = np.load(file, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise TopoactError(f"cannot read {file} as a .npy array: {exc}") from None
+        return X, None
+    if suffix == ".parquet":
+        return _load_parquet(file, label_column)
+    raise TopoactError(f"unsupported input {file.name}: expected a .npy or .parquet file")
+
+
+def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(file)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TopoactError(f"cannot read {file} as parquet: {exc}") from None
+    labels = None
+    if label_column:
+        if label_column not in table.column_names:
+            raise TopoactError(
+                f"no column {label_column!r} in {file.name}; columns: {', '.join(table.column_names)}"
+            )
+        labels = table.column(label_column).to_numpy()
+        table = table.drop_columns([label_column])
+    list_columns = [f.name for f in table.schema if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
+                    or pa.types.is_large_list(f.type)]
+    if list_columns:
+        if len(list_columns) > 1:
+            raise TopoactError(f"{file.name} has several vector columns ({', '.join(list_columns)}); keep one")
+        column = table.column(list_columns[0]).combine_chunks()
+        lengths = column.value_lengths().to_numpy(zero_copy_only=False) if hasattr(column, "value_lengths") else None
+        if lengths is not None and lengths.size and (lengths != lengths[0]).any():
+            raise TopoactError(f"vectors in column {list_columns[0]!r} have different lengths")
+        width = int(lengths[0]) if lengths is not None and lengths.size else column.type.list_size
+        X = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+        return X, labels
+    numeric = [f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+    if not numeric:
+        raise TopoactError(f"{file.name} has no numeric or vector columns")
+    X = np.column_stack([table.column(name).to_numpy(zero_copy_only=False) for name in numeric])
+    return X, labels
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the graph, print the summary, write the output."""
+    from topoact.mapper.builder import Mapper
+
+    if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise TopoactError(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}; got {args.out}")
+    _check_ranges(args)
+    X, labels = load_activations(args.input, args.label_column)
+    if args.labels:
+        if not Path(args.labels).is_file():
+            raise TopoactError(f"labels file not found: {args.labels}")
+        try:
+            labels = np.load(args.labels, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise TopoactError(f"cannot read {args.labels} as a .npy array: {exc}") from None
+    if labels is not None and (labels.ndim != 1 or len(labels) != len(X)):
+        raise TopoactError(f"labels must be a 1-D array with one entry per row of X ({len(X)}); got shape {labels.shape}")
+    lens = args.lens.split(",") if "," in args.lens else args.lens
+    mapper = Mapper(
+        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
+        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
+        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
+        random_state=args.seed,
+    )
+    start = time.perf_counter()
+    with _progress_bar(disable=args.quiet) as progress:
+        try:
+            mapper.fit(X, progress=progress)
+        except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
+            if isinstance(exc, (ValueError, TypeError)):
+                raise TopoactError(str(exc).splitlines()[0]) from None
+            raise
+    seconds = time.perf_counter() - start
+    graph = mapper.graph_
+    if labels is not None:
+        graph.node_data.update(graph.label_summary(labels))
+    summary = {**graph.summary(), "eps": mapper.eps_, "seconds": round(seconds, 3)}
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() == ".graphml":
+            import networkx as nx
+
+            nx_graph = graph.to_networkx()
+            for _, data in nx_graph.nodes(data=True):
+                for key, value in list(data.items()):
+                    if isinstance(value, (list, dict)):
+                        data[key] = json.dumps(value)
+            nx.write_graphml(nx_graph, out)
+        else:
+            data = graph.to_dict()
+            data["summary"] = summary
+            out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        summary["out"] = str(out)
+    print(json.dumps(summary))
+    return 0
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Range checks worded with the command's own flag names."""
+    if args.intervals < 1:
+        raise TopoactError(f"--intervals must be at least 1; got {args.intervals}")
+    if not 0.0 <= args.overlap < 1.0:
+        raise TopoactError(f"--overlap must be in [0, 1); got {args.overlap}")
+    if args.min_samples < 1:
+        raise TopoactError(f"--min-samples must be at least 1; got {args.min_samples}")
+    if args.min_intersection < 1:
+        raise TopoactError(f"--min-intersection must be at least 1; got {args.min_intersection}")
+    if not 0.0 < args.eps_quantile <= 1.0:
+        raise TopoactError(f"--eps-quantile must be in (0, 1]; got {args.eps_quantile}")
+
+
+class _progress_bar:
+    """A tqdm bar fed by the estimator's ``progress(fraction, message)`` callback."""
+
+    def __init__(self, disable: bool):
+        self.disable = disable
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, disable=self.disable or None, file=sys.stderr, unit="%", leave=False)
+
+        def update(fraction: float, message: str) -> None:
+            self.bar.set_description(message)
+            self.bar.n = int(round(100 * fraction))
+            self.bar.refresh()
+
+        return update
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
