@@ -17,6 +17,7 @@ ModuleModel, ItemsDataset, Entry
 from topoact.extract.adapters import Entry, ItemsDataset, ModuleModel
 from topoact.extract.extractor import extract_activations
 from topoact.extract.hooks import Capture, capture
+from topoact.extract.pipeline import activation_key, get_or_extract
 from topoact.extract.sampling import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "ItemsDataset",
     "ModuleModel",
     "SAMPLINGS",
+    "activation_key",
     "TEXT_SAMPLINGS",
     "capture",
     "extract_activations",
+    "get_or_extract",
 ]

@@ -1,0 +1,187 @@
+"""Extraction overhead: hooks + sampling + writing to the cache vs a bare forward pass.
+
+Same model (timm ``mobilenetv2_100``, untrained weights: the same compute as pretrained),
+same images, same batches, same preprocessing, in one process. Bare and extraction runs
+alternate and the fastest of ``--repeats`` runs of each is compared, so machine noise
+does not land on one side only. Goal: <= 10 % overhead.
+
+Usage::
+
+    .venv/bin/python bench/extract_bench.py [--images 256] [--size 224] [--batch-size 64]
+        [--threads 1] [--repeats 2] [--device cpu|cuda] [--no-results]
+
+Prints a markdown table and replaces the section "## Extraction overhead" of
+``bench/RESULTS.md`` (created if missing; other sections are left alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from topoact.extract import Entry, ItemsDataset, ModuleModel  # noqa: E402
+from topoact.extract.adapters import images_to_tensor  # noqa: E402
+from topoact.extract.pipeline import get_or_extract  # noqa: E402
+
+SECTION = "## Extraction overhead"
+LAYERS = ["blocks.1", "blocks.3", "blocks.5", "conv_head"]
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def make_model(device: torch.device) -> ModuleModel:
+    import timm
+
+    torch.manual_seed(0)
+    net = timm.create_model("mobilenetv2_100", pretrained=False).eval().to(device)
+
+    def prepare(items: list[np.ndarray]) -> torch.Tensor:
+        return ((images_to_tensor(items) - MEAN) / STD).to(device)
+
+    return ModuleModel(net, Entry("mobilenetv2_100", "image", tuple(LAYERS)), prepare_fn=prepare,
+                       weights_id="untrained-seed0")
+
+
+def make_images(n: int, size: int) -> ItemsDataset:
+    rng = np.random.default_rng(0)
+    data = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
+    return ItemsDataset("bench-noise", data, labels=rng.integers(0, 1000, n))
+
+
+def bare_forward(model: ModuleModel, data: ItemsDataset, batch_size: int, device: torch.device) -> None:
+    """The reference: prepare + forward of the same batches, nothing kept but the logits."""
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(data)))
+            logits = model.forward(model.prepare(data.items(rows)))
+            torch.softmax(logits.float(), dim=1).max(dim=1)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+
+def extraction(model: ModuleModel, data: ItemsDataset, batch_size: int, device: torch.device,
+               sampling: str, sink: str) -> int:
+    """Hooks + sampling + writing; returns the number of vectors written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if sink == "cache":
+            from topoact.cache import Store
+
+            with Store(Path(tmp) / "bench.duckdb") as store:
+                sets = get_or_extract(model, data, LAYERS, store=store, sampling=sampling,
+                                      batch_size=batch_size, device=str(device))
+        else:
+            sets = get_or_extract(model, data, LAYERS, store=None, sampling=sampling,
+                                  batch_size=batch_size, device=str(device))
+            for layer, acts in sets.items():
+                np.save(Path(tmp) / f"{layer}.npy", acts.vectors)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return sum(acts.n_rows for acts in sets.values())
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall seconds, process CPU seconds, result) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, result
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, leaving others alone."""
+    body = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = text.rstrip() + "\n\n"
+    if pattern.search(body):
+        body = pattern.sub(lambda _m: block, body, count=1)
+    else:
+        body = body.rstrip() + "\n\n" + block
+    path.write_text(body.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: steady timings on a shared 2-core VM; 0 = torch's default)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--samplings", nargs="+", default=["random_position", "all_positions"])
+    parser.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    try:
+        import topoact.cache  # noqa: F401
+
+        sink = "cache"
+    except ImportError:
+        sink = "npy"
+
+    model = make_model(device)
+    data = make_images(args.images, args.size)
+    bare_forward(model, make_images(args.batch_size, args.size), args.batch_size, device)  # warm-up
+
+    rows = []
+    for sampling in args.samplings:
+        bare_w, bare_c, ext_w, ext_c, n_vec = [], [], [], [], 0
+        for _ in range(args.repeats):  # interleaved, so drifts hit both sides
+            w, c, _ = timed(lambda: bare_forward(model, data, args.batch_size, device))
+            bare_w.append(w)
+            bare_c.append(c)
+            w, c, n_vec = timed(lambda: extraction(model, data, args.batch_size, device, sampling, sink))
+            ext_w.append(w)
+            ext_c.append(c)
+        rows.append((sampling, min(bare_w), min(ext_w), min(bare_c), min(ext_c), n_vec))
+
+    threads = torch.get_num_threads()
+    lines = [
+        SECTION,
+        "",
+        f"`bench/extract_bench.py`: timm `mobilenetv2_100` (untrained weights), {args.images} images "
+        f"of {args.size}x{args.size}, batch {args.batch_size}, layers {', '.join(f'`{x}`' for x in LAYERS)} "
+        f"in one pass with predictions; extraction = hooks + sampling + writing to the "
+        f"{'DuckDB cache' if sink == 'cache' else '.npy files'}; fastest of {args.repeats} interleaved runs each; "
+        f"device {device.type}, torch {torch.__version__}, {threads} thread(s), "
+        f"{platform.machine()} ({torch.backends.cpu.get_cpu_capability() if device.type == 'cpu' else torch.cuda.get_device_name()}).",
+        "",
+        "| sampling | bare forward (s) | extraction (s) | overhead (wall) | overhead (CPU time) | vectors written |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for sampling, bw, ew, bc, ec, n_vec in rows:
+        lines.append(
+            f"| {sampling} | {bw:.2f} | {ew:.2f} | {(ew / bw - 1) * 100:+.1f} % | {(ec / bc - 1) * 100:+.1f} % | {n_vec:,} |"
+        )
+    wall_ok = all(ew / bw - 1 <= 0.10 for _, bw, ew, *_ in rows)
+    cpu_ok = all(ec / bc - 1 <= 0.10 for _, _, _, bc, ec, _ in rows)
+    lines += [
+        "",
+        f"Goal <= 10 % overhead: wall clock {'met' if wall_ok else 'NOT met'}, "
+        f"CPU time {'met' if cpu_ok else 'NOT met'}. Times are the fastest of the runs "
+        "(wall clock suffers when other processes share the cores; CPU time much less).",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    print(f"\nthreads={threads} ratio_wall(max)={max(r[2] / r[1] for r in rows):.3f} "
+          f"ratio_cpu(max)={max(r[4] / r[3] for r in rows):.3f}")
+    if not args.no_results:
+        write_section(text, ROOT / "bench" / "RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
