@@ -151,6 +151,7 @@ def test_nonfinite_activations_raise_with_layer_name_or_are_dropped() -> None:
     ds.data[7][0, 0] = 0
     with pytest.raises(ValueError, match=r"layer '2' produced NaN/Inf activations for 2 sample\(s\) \(first: dataset row 3\)"):
         extract_activations(model, ds, ["2"], sampling="gap")
+    assert all(not m._forward_hooks for m in net.modules())  # hooks gone after the error
     acts = extract_activations(model, ds, ["2"], sampling="gap", nonfinite="drop", batch_size=5)["2"]
     assert acts.meta["dropped_nonfinite"] == 2
     assert acts.sample_index.tolist() == [0, 1, 2, 4, 5, 6, 8, 9, 10, 11]
@@ -297,6 +298,7 @@ def test_minilm_random_token_matches_hidden_states_and_skips_specials(minilm, wi
                 assert token not in special_ids
             np.testing.assert_allclose(acts.vectors[i], hidden[k][i, p].numpy(), rtol=1e-4, atol=1e-4)
         assert acts.meta["special_tokens"] == ("special_tokens_mask" if with_mask else "tokenizer")
+        assert acts.meta["layer_shape"] == [-1, 384]
 
 
 def test_minilm_mean_tokens_and_cls(minilm) -> None:

@@ -348,7 +348,10 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
     width = col.vectors[0].shape[1] if col.vectors else 0
     meta = dict(meta_common)
     meta["layer"] = layer
-    meta["layer_shape"] = list(col.layer_shape)
+    shape = list(col.layer_shape)
+    if meta.get("modality") == "text" and len(shape) == 2:
+        shape[0] = -1  # the token axis varies with each batch's padding
+    meta["layer_shape"] = shape
     meta["dropped_nonfinite"] = col.dropped
     return ActivationSet(
         layer=layer,
