@@ -98,6 +98,10 @@ def test_token_layers_use_token_indices() -> None:
     for i, p in enumerate(s.positions):
         assert 0 <= p < 9
         assert torch.equal(s.vectors[i], x[i, p])
+    m = sample(x, "max_norm", sample_ids=np.arange(3))
+    assert np.array_equal(m.positions, x.norm(dim=2).argmax(dim=1).numpy())
+    nhwc = sample(torch.randn(2, 3, 4, 5), "max_norm", sample_ids=np.arange(2), layout="nhwc")
+    assert nhwc.vectors.shape == (2, 5) and (nhwc.positions < 12).all()
 
 
 def test_flat_layers_give_one_unpositioned_vector() -> None:

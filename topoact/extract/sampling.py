@@ -307,7 +307,11 @@ def sample(
         vectors = x.mean(dim=dims, dtype=torch.float32)
         return Sampled(vectors, np.full(n, -1, np.int32), all_rows, shape)
     if sampling == "max_norm":
-        norms = torch.linalg.vector_norm(xp, dim=2, dtype=torch.float32)  # (N, P)
+        xf = x if x.dtype == torch.float32 else x.float()
+        if x.ndim == 4 and layout == "nchw":  # reduce over the channel axis in place: no transpose
+            norms = xf.pow(2).sum(dim=1).flatten(1)  # (N, H*W), squared norms
+        else:
+            norms = layer_positions(xf, layout).pow(2).sum(dim=2)  # (N, P)
         positions = norms.argmax(dim=1).cpu().numpy()
         return Sampled(_gather(xp, all_rows, positions), positions.astype(np.int32), all_rows, shape)
     if sampling == "random_position":
