@@ -528,8 +528,9 @@ class Store:
         Parameters
         ----------
         kind : str, optional
-            Only entries of this kind; ``"runs"`` removes the run records. None removes
-            every entry and every run record (the file shrinks on the next checkpoint).
+            Only entries of this kind; ``"runs"`` removes the run records (their space is
+            reused by later writes). None removes every entry and every run record in one
+            transaction and gives the space back to the file system.
 
         Returns
         -------
@@ -538,21 +539,39 @@ class Store:
         """
         if not self.path.exists():
             return 0
+        if kind is None:
+            return self._clear_all()
         with self._writing() as con:
             removed = 0
-            if kind in (None, RUNS):
-                ((n_runs,),) = con.execute("SELECT count(*) FROM runs").fetchall()
+            if kind == RUNS:
+                ((removed,),) = con.execute("SELECT count(*) FROM runs").fetchall()
                 con.execute("DELETE FROM runs")
-                removed += n_runs
-            if kind != RUNS:
-                rows = con.execute(
-                    "SELECT kind, key FROM entries WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?)",
-                    [kind, kind],
-                ).fetchall()
+            else:
+                rows = con.execute("SELECT kind, key FROM entries WHERE kind = ?", [kind]).fetchall()
                 for entry_kind, key in rows:
                     self._drop_entry(con, entry_kind, key)
-                removed += len(rows)
+                removed = len(rows)
         return removed
+
+    def _clear_all(self) -> int:
+        """Drop every table, checkpoint (DuckDB truncates the now free file) and recreate the schema.
+
+        DuckDB never moves blocks, so dropping tables leaves the file as large as before
+        unless the blocks at its end become free; dropping *all* tables frees every block.
+        The file lock is held throughout, so no other process sees the intermediate state;
+        a crash after the first commit leaves an empty database, which the next write
+        initialises.
+        """
+        with self._writing() as con:
+            ((n_entries,),) = con.execute("SELECT count(*) FROM entries").fetchall()
+            ((n_runs,),) = con.execute("SELECT count(*) FROM runs").fetchall()
+            for table_name in sorted(user_tables(con)):
+                con.execute(f'DROP TABLE "{table_name}"')
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+            check_schema(con, self.path, create=True)
+            con.execute("BEGIN TRANSACTION")  # _writing commits this empty transaction
+        return int(n_entries + n_runs)
 
     def check(self) -> None:
         """Open the file once and verify it is a cache of this schema version.
