@@ -13,15 +13,26 @@ def relu_gaussian_mixture(
     n_clusters: int = 20,
     *,
     spread: float = 0.3,
+    intrinsic_dim: int | None = None,
+    noise: float = 0.05,
     gain_range: tuple[float, float] = (0.5, 1.5),
     seed: int = 0,
     dtype=np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ReLU-like activations: ``relu(gain * (centre_k + spread * noise))``.
+    """ReLU-like activations: ``relu(gain * (centre_k + spread * offset))``.
 
     Each cluster (a "class") has a Gaussian centre; every sample has its own gain,
     as real activations scale with input contrast, so clusters stretch along the
     norm that TopoAct's lens measures.
+
+    Parameters
+    ----------
+    intrinsic_dim : int or None
+        ``None``: the offset is isotropic Gaussian in all ``dim`` directions.
+        An integer ``d``: each cluster's offset lies near its own random
+        ``d``-dimensional subspace (a low-rank Gaussian, plus isotropic ``noise``),
+        as activations of trained networks do (their intrinsic dimension is far
+        below their width).
 
     Returns
     -------
@@ -30,13 +41,22 @@ def relu_gaussian_mixture(
     """
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((n_clusters, dim))
+    bases = None
+    if intrinsic_dim is not None:
+        bases = rng.standard_normal((n_clusters, intrinsic_dim, dim)) / np.sqrt(intrinsic_dim) * np.sqrt(dim / intrinsic_dim)
     labels = rng.integers(0, n_clusters, size=n_samples)
     gain = rng.uniform(*gain_range, size=(n_samples, 1))
     X = np.empty((n_samples, dim), dtype=dtype)
     for start in range(0, n_samples, 16384):
         stop = min(start + 16384, n_samples)
-        noise = rng.standard_normal((stop - start, dim))
-        X[start:stop] = np.maximum(gain[start:stop] * (centres[labels[start:stop]] + spread * noise), 0.0)
+        block_labels = labels[start:stop]
+        if bases is None:
+            offset = rng.standard_normal((stop - start, dim))
+        else:
+            latent = rng.standard_normal((stop - start, intrinsic_dim))
+            offset = np.einsum("nd,ndk->nk", latent, bases[block_labels]) / np.sqrt(dim / intrinsic_dim)
+            offset += noise * rng.standard_normal((stop - start, dim))
+        X[start:stop] = np.maximum(gain[start:stop] * (centres[block_labels] + spread * offset), 0.0)
     return X, labels.astype(np.int64)
 
 

@@ -292,13 +292,18 @@ class EpsilonGraph:
         empty = np.empty(0, dtype=np.int32)
         if cols.size == 0:
             return empty, empty, 0, 0
-        col_pos = np.concatenate([np.arange(start[b], start[b + 1]) for b in cols])
+        lengths = start[cols + 1] - start[cols]
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        col_pos = np.repeat(start[cols] - offsets, lengths) + np.arange(int(lengths.sum()))
         rows_x = self._rows(np.arange(a0, a1))
         cols_x = self._rows(col_pos)
-        gram = rows_x @ cols_x.T
         row_norm = self._sqnorm[a0:a1].astype(np.float32)
         col_norm = self._sqnorm[col_pos].astype(np.float32)
-        d2 = row_norm[:, None] + col_norm[None, :] - 2.0 * gram
+        # d2 = |x|^2 + |y|^2 - 2 x.y, formed in place in the Gram matrix's memory.
+        d2 = rows_x @ cols_x.T
+        d2 *= -2.0
+        d2 += row_norm[:, None]
+        d2 += col_norm[None, :]
         threshold = self._euclidean_threshold()
         eps2 = threshold * threshold
         # Rigorous bound on |float32 value - exact value| for this tile: rounding of
@@ -425,7 +430,7 @@ def _make_layout(
 
     sample = np.sort(np.random.default_rng(random_state).choice(n, min(n, 32 * n_pivots), replace=False))
     pivots = (
-        KMeans(n_clusters=n_pivots, n_init=1, max_iter=10, random_state=random_state)
+        KMeans(n_clusters=n_pivots, init="random", n_init=1, max_iter=10, random_state=random_state)
         .fit(rows(0, index=sample))
         .cluster_centers_
     )

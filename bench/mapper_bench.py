@@ -1,0 +1,201 @@
+"""Mapper engine benchmark: topoact vs KeplerMapper (the library TopoAct used), same data, same run.
+
+Data: ReLU-like synthetic activations (a seeded mixture of 20 Gaussian clusters in
+512-D, per-sample gain, through ReLU; float32). Each cluster's covariance is low
+rank (8 latent directions plus small isotropic noise), as activations of trained
+networks have an intrinsic dimension far below their width; one extra row at 100k
+uses isotropic clusters, the hard case for topoact's pruning. L2-norm lens, 30
+intervals, 30 % overlap, DBSCAN min_samples=10 and eps from the auto rule (0.9
+quantile of the 9-NN distance) on each data set, the same eps for both engines. Each engine runs in its own
+process so its peak memory can be read (VmHWM over the RSS before the fit, with
+the input already loaded). The graphs are compared node for node.
+
+    .venv/bin/python bench/mapper_bench.py [--sizes 10000 50000 100000 300000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import numpy as np  # noqa: E402
+
+from results import write_section  # noqa: E402
+
+SECTION = "## Mapper engine"
+KMAPPER_LIMIT_S = 600.0
+MIN_SAMPLES = 10
+N_INTERVALS = 30
+OVERLAP = 0.3
+INTRINSIC_DIM = 8
+
+
+def memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(engine: str, data_path: str, eps: float, out_path: str, n_jobs: int) -> None:
+    """Run one engine on the saved data; write timing, memory and node sets."""
+    import kmapper  # noqa: F401  (imports before the memory baseline)
+    from sklearn.cluster import DBSCAN
+
+    from topoact.mapper import Mapper
+
+    X = np.load(data_path)
+    lens = np.linalg.norm(X.astype(np.float64), axis=1).reshape(-1, 1)
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark
+    before = memory_kib("VmRSS")
+    result: dict = {"engine": engine}
+    if engine == "kmapper":
+        start = time.perf_counter()
+        graph = kmapper.KeplerMapper(verbose=0).map(
+            lens, X, cover=kmapper.Cover(n_cubes=N_INTERVALS, perc_overlap=OVERLAP),
+            clusterer=DBSCAN(eps=eps, min_samples=MIN_SAMPLES),
+        )
+        result["seconds"] = time.perf_counter() - start
+        nodes = [sorted(members) for members in graph["nodes"].values()]
+        result["edges"] = sum(len(targets) for targets in graph["links"].values())
+    else:
+        mapper = Mapper(lens=lens, n_intervals=N_INTERVALS, overlap=OVERLAP, eps=eps,
+                        min_samples=MIN_SAMPLES, border="first", n_jobs=n_jobs, warm_start=True)
+        start = time.perf_counter()
+        mapper.fit(X)
+        result["seconds"] = time.perf_counter() - start
+        result["stages"] = {k: round(v, 3) for k, v in mapper.timings_.items()}
+        nodes = [m.tolist() for m in mapper.graph_.node_members]
+        result["edges"] = mapper.graph_.n_edges
+        result["pairs_computed"] = mapper.neighbors_.pairs_computed
+        result["pairs_within_eps"] = mapper.neighbors_.n_edges
+        # Re-cover: same data and eps, another cover; the neighbour search is reused.
+        recover = {}
+        for n_intervals, overlap in ((40, 0.3), (30, 0.25)):
+            mapper.set_params(n_intervals=n_intervals, overlap=overlap)
+            start = time.perf_counter()
+            mapper.fit(X)
+            recover[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
+        result["recover_seconds"] = recover
+    result["peak_extra_mib"] = (memory_kib("VmHWM") - before) / 1024
+    result["nodes"] = len(nodes)
+    result["node_sets"] = sorted(nodes)
+    Path(out_path).write_text(json.dumps(result))
+
+
+def run_child(engine, data_path, eps, n_jobs, timeout):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = handle.name
+    cmd = [sys.executable, __file__, "--child", engine, data_path, repr(eps), out, str(n_jobs)]
+    subprocess.run(cmd, check=True, timeout=timeout)
+    result = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000, 300_000])
+    parser.add_argument("--jobs", type=int, default=-1, help="topoact threads (-1: all cores)")
+    parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    parser.add_argument("--no-isotropic", action="store_true", help="skip the isotropic-cluster row at 100k")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        engine, data_path, eps, out, n_jobs = args.child
+        child(engine, data_path, float(eps), out, int(n_jobs))
+        return 0
+
+    from threadpoolctl import threadpool_info
+
+    from topoact.mapper import choose_eps
+    from topoact.mapper.neighbors import resolve_n_jobs
+    from topoact.synthetic import relu_gaussian_mixture
+
+    threads = resolve_n_jobs(args.jobs)
+    blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info())
+    cases = [(n, INTRINSIC_DIM) for n in args.sizes]
+    if 100_000 in args.sizes and not args.no_isotropic:
+        cases.insert(cases.index((100_000, INTRINSIC_DIM)) + 1, (100_000, None))
+    rows = []
+    kmapper_seconds_100k = None
+    with tempfile.TemporaryDirectory() as folder:
+        for n, intrinsic_dim in cases:
+            X, _ = relu_gaussian_mixture(n, intrinsic_dim=intrinsic_dim, spread=0.3, seed=0)
+            eps = round(choose_eps(X, "auto", MIN_SAMPLES), 3)
+            path = os.path.join(folder, f"X{n}.npy")
+            np.save(path, X)
+            del X
+            ours = run_child("topoact", path, eps, args.jobs, timeout=1800)
+            projected = None
+            if kmapper_seconds_100k is not None:
+                projected = kmapper_seconds_100k * (n / 100_000) ** 2
+            if projected is not None and projected > KMAPPER_LIMIT_S:
+                theirs = None
+            else:
+                theirs = run_child("kmapper", path, eps, args.jobs, timeout=3600)
+                if n == 100_000:
+                    kmapper_seconds_100k = theirs["seconds"]
+            same = None if theirs is None else ours["node_sets"] == theirs["node_sets"] and ours["edges"] == theirs["edges"]
+            rows.append((n, intrinsic_dim, eps, ours, theirs, same, projected))
+            print(json.dumps({"n": n, "intrinsic_dim": intrinsic_dim, "eps": eps, "topoact_s": round(ours["seconds"], 2),
+                              "kmapper_s": None if theirs is None else round(theirs["seconds"], 2),
+                              "identical": same, "stages": ours["stages"],
+                              "recover_s": ours["recover_seconds"],
+                              "topoact_mib": round(ours["peak_extra_mib"]),
+                              "kmapper_mib": None if theirs is None else round(theirs["peak_extra_mib"])}),
+                  flush=True)
+            os.unlink(path)
+
+    lines = [
+        SECTION,
+        "",
+        f"`bench/mapper_bench.py`, run {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} cores). "
+        f"Data: `relu_gaussian_mixture(N, 512, 20 clusters, spread=0.3, intrinsic_dim={INTRINSIC_DIM})` float32 "
+        "(N x 512 x 4 bytes; \"iso\" rows: isotropic clusters, the hard case for pruning), L2-norm lens, "
+        f"{N_INTERVALS} intervals, {int(OVERLAP * 100)} % overlap, DBSCAN min_samples={MIN_SAMPLES}, eps from "
+        "the auto rule (0.9 quantile of the 9-NN distance) on each data set, the same for both engines. "
+        f"topoact: {threads} thread(s), BLAS limited to 1 per thread; "
+        f"KeplerMapper: scikit-learn defaults ({blas}). Peak extra memory: VmHWM minus RSS before the fit, "
+        "input already loaded. Re-cover: the same fitted estimator (`warm_start=True`) refit with another cover.",
+        "",
+        "| N | data | eps | topoact s | KeplerMapper s | speed-up | identical graph | nodes | edges | topoact extra MiB | KeplerMapper extra MiB | X MiB | re-cover s (40 int. / 25 % ov.) |",
+        "|---:|:---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, intrinsic_dim, eps, ours, theirs, same, projected in rows:
+        x_mib = n * 512 * 4 / 2**20
+        recover = " / ".join(f"{v:.2f}" for v in ours["recover_seconds"].values())
+        if theirs is None:
+            their_s, ratio, their_mem, identical = f"skipped (~{projected:.0f} s projected)", "-", "-", "-"
+        else:
+            their_s = f"{theirs['seconds']:.1f}"
+            ratio = f"{theirs['seconds'] / ours['seconds']:.1f}x"
+            their_mem = f"{theirs['peak_extra_mib']:.0f}"
+            identical = "yes" if same else "NO"
+        lines.append(
+            f"| {n:,} | {'iso' if intrinsic_dim is None else f'ID {intrinsic_dim}'} | {eps} | {ours['seconds']:.2f} | {their_s} | {ratio} | {identical} | {ours['nodes']} | {ours['edges']} "
+            f"| {ours['peak_extra_mib']:.0f} | {their_mem} | {x_mib:.0f} | {recover} |"
+        )
+    largest = rows[-1][3]
+    lines += ["", "topoact stage seconds (largest N): " + json.dumps(largest["stages"]),
+              f"Pairs within eps found vs distances computed (largest N): {largest['pairs_within_eps']:,} / "
+              f"{largest['pairs_computed']:,}."]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_results:
+        write_section(SECTION, text)
+    return 0 if all(row[5] in (True, None) for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""bench/RESULTS.md: each benchmark owns one ``## `` section and replaces only that."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def write_section(section: str, text: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section headed ``section`` (a ``## `` line) with ``text``.
+
+    ``text`` starts with that heading line; other sections are left as they are.
+    """
+    body = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = text.rstrip() + "\n\n"
+    if pattern.search(body):
+        body = pattern.sub(lambda _m: block, body, count=1)
+    else:
+        body = body.rstrip() + "\n\n" + block
+    path.write_text(body.rstrip() + "\n")
