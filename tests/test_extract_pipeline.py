@@ -98,3 +98,21 @@ def test_key_covers_what_determines_the_result(data) -> None:
     assert activation_key(model, data, "1", **{**base, "max_positions": 3}) == k
     capped = {**base, "sampling": "all_positions"}
     assert activation_key(model, data, "1", **capped) != activation_key(model, data, "1", **{**capped, "max_positions": 3})
+
+
+def test_zoo_names_are_loaded_and_sample_index_indexes_the_full_dataset(tmp_path) -> None:
+    zoo = pytest.importorskip("zoo")
+    if not hasattr(zoo, "load_model") or "digits_cnn" not in zoo.list_models() or "digits" not in zoo.list_datasets():
+        pytest.skip("zoo without digits_cnn / digits")
+    with cache.Store(tmp_path / "c.duckdb") as store:
+        sets = get_or_extract("digits_cnn", "digits", None, store=store, weights="untrained",
+                              limit=20, sampling="gap", batch_size=8)
+        again = get_or_extract("digits_cnn", "digits", None, store=store, weights="untrained",
+                               limit=20, sampling="gap", batch_size=20)
+    full = zoo.load_dataset("digits")
+    for layer, acts in sets.items():
+        assert acts.n_rows == 20 and acts.meta["cached"] is False and again[layer].meta["cached"] is True
+        assert acts.sample_index.max() < len(full)
+        np.testing.assert_array_equal(acts.label, full.labels[acts.sample_index])
+        assert acts.meta["content_hash"] == full.content_hash
+        assert acts.meta["weights_id"].startswith("untrained")
