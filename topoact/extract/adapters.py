@@ -42,9 +42,9 @@ class ModuleModel:
     ----------
     module : nn.Module
     entry : Entry
-    prepare : callable
-        ``prepare(items) -> Tensor | dict[str, Tensor]``; default
-        :func:`images_to_tensor` for images.
+    prepare_fn : callable, optional
+        ``prepare_fn(items) -> Tensor | dict[str, Tensor]``; default
+        :func:`images_to_tensor` for images (text models need one: a tokenizer call).
     head : bool
         Whether the module's output is class logits (otherwise ``forward`` still runs
         the module but returns None).
