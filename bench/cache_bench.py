@@ -26,7 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from topoact.activations import ActivationSet  # noqa: E402
-from topoact.cache import Store, cache_key  # noqa: E402
+from topoact.cache import Store, arrow_io, cache_key  # noqa: E402
+from topoact.cache.store import ACTIVATION_COMPRESSION  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## Cache read-back"
@@ -58,6 +59,23 @@ def best_of(repeat: int, fn):
     return best, result
 
 
+def interleaved(repeat: int, fns: dict):
+    """Time each function once per round, rounds interleaved; return best wall and CPU seconds.
+
+    Interleaving exposes all candidates to the same background load; the best of the
+    rounds is the least disturbed one. CPU time sums all threads of this process.
+    """
+    wall = {name: float("inf") for name in fns}
+    cpu = dict(wall)
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[name] = min(wall[name], time.perf_counter() - w0)
+            cpu[name] = min(cpu[name], time.process_time() - c0)
+    return wall, cpu
+
+
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of bench/RESULTS.md, leaving the rest."""
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -84,8 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         store.put_activations(key, acts)
         t_write = time.perf_counter() - start
-        t_np, loaded = best_of(args.repeat, lambda: np.load(npy))
-        t_cache, back = best_of(args.repeat, lambda: store.get_activations(key))
+        loaded = np.load(npy)
+        back = store.get_activations(key)
+        wall, cpu = interleaved(
+            args.repeat, {"np": lambda: np.load(npy), "cache": lambda: store.get_activations(key)}
+        )
+        t_np, t_cache = wall["np"], wall["cache"]
         exact = bool(
             np.array_equal(back.vectors, acts.vectors)
             and np.array_equal(back.sample_index, acts.sample_index)
@@ -94,8 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         assert np.array_equal(loaded, acts.vectors)
         file_mb = store.size_bytes() / 2**20
+        # reference: the same query on a connection that stays open (DuckDB's buffers warm);
+        # the Store does not do this, it closes after each operation so other processes can write
         con = duckdb.connect(str(store.path), read_only=True)
         threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        (table_name,) = con.execute("SELECT table_name FROM entries WHERE key = ?", [key]).fetchall()[0]
+        query = arrow_io.select_sql(table_name)
+        t_warm, _ = best_of(
+            args.repeat,
+            lambda: arrow_io.read_activations(con.sql(query).to_arrow_table(args.rows), args.rows, args.dim),
+        )
         con.close()
 
     ratio = t_cache / t_np
@@ -105,16 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python bench/cache_bench.py` — {args.rows:,} x {args.dim} float32 activations "
         f"({payload_mb:.0f} MiB) plus row metadata (sample_index, position, label, prediction, "
-        f"confidence) in one `FLOAT[{args.dim}]` table; best of {args.repeat} warm reads.",
+        f"confidence) in one `FLOAT[{args.dim}]` table; best of {args.repeat} interleaved rounds.",
         "",
-        "| step | seconds |",
-        "|---|---|",
-        f"| `Store.put_activations` (one transaction, incl. checkpoint) | {t_write:.3f} |",
-        f"| `np.load` of the same vectors (.npy) | {t_np:.3f} |",
-        f"| `Store.get_activations` (open, check schema, vectors + metadata, close) | {t_cache:.3f} |",
+        "| step | wall (s) | CPU (s) |",
+        "|---|---:|---:|",
+        f"| `Store.put_activations` (one transaction, incl. checkpoint) | {t_write:.3f} | |",
+        f"| `np.load` of the same vectors (.npy, page cache warm) | {t_np:.3f} | {cpu['np']:.3f} |",
+        f"| `Store.get_activations` (open, check schema, vectors + metadata, close) "
+        f"| {t_cache:.3f} | {cpu['cache']:.3f} |",
+        f"| reference: same query on a connection kept open (warm DuckDB buffers) | {t_warm:.3f} | |",
         "",
-        f"Read ratio cache / np.load: **{ratio:.2f}x** (goal <= 3x); round trip bit-exact: {exact}; "
-        f"file {file_mb:.0f} MiB on disk; DuckDB {duckdb.__version__} used {threads} threads "
+        f"Read ratio cache / np.load: **{ratio:.2f}x** wall, {cpu['cache'] / cpu['np']:.2f}x CPU "
+        f"(goal <= 3x: {'met' if ratio <= 3 else 'NOT met'}); round trip bit-exact: {exact}; "
+        f"warm-connection ratio {t_warm / t_np:.2f}x; file {file_mb:.0f} MiB on disk "
+        f"(activation tables stored `{ACTIVATION_COMPRESSION}`); DuckDB {duckdb.__version__} used {threads} threads "
         f"(its default: one per core, {os.cpu_count()} cores), {platform.machine()} "
         f"Python {platform.python_version()}.",
     ]
