@@ -71,7 +71,7 @@ def translate(exc: duckdb.Error, path: Path, doing: str) -> CacheError:
 @contextmanager
 def process_lock(path: Path) -> Iterator[None]:
     """Serialise this process's connections to ``path`` (one at a time, any thread)."""
-    key = os.path.abspath(path)
+    key = os.path.realpath(path)
     with _registry_lock:
         lock = _path_locks.setdefault(key, threading.RLock())
     with lock:

@@ -421,7 +421,12 @@ class Store:
             table_name, _, _, _, _, schema_blob = entry
             table = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_reader(1 << 16).read_all()
         schema = pa.ipc.read_schema(pa.py_buffer(schema_blob))
-        return table.cast(schema)
+        try:
+            return table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            # a type DuckDB hands back differently and Arrow cannot cast: keep DuckDB's
+            # types, but the stored metadata (e.g. a DataFrame's index) still applies
+            return table.replace_schema_metadata(schema.metadata)
 
     def has_table(self, kind: str, key: str) -> bool:
         """Return True if a table is stored as entry (kind, key)."""
