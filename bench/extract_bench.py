@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -30,10 +29,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from topoact.extract import Entry, ItemsDataset, ModuleModel  # noqa: E402
 from topoact.extract.adapters import images_to_tensor  # noqa: E402
 from topoact.extract.pipeline import get_or_extract  # noqa: E402
+from results import write_section  # noqa: E402
 
 SECTION = "## Extraction overhead"
 LAYERS = ["blocks.1", "blocks.3", "blocks.5", "conv_head"]
@@ -118,18 +119,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - w0, time.process_time() - c0, result
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving others alone."""
-    body = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    if pattern.search(body):
-        body = pattern.sub(lambda _m: block, body, count=1)
-    else:
-        body = body.rstrip() + "\n\n" + block
-    path.write_text(body.rstrip() + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
@@ -202,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthreads={threads} ratio_wall(max)={max(r[2] / r[1] for r in rows):.3f} "
           f"ratio_cpu(max)={max(r[4] / r[3] for r in rows):.3f}")
     if not args.no_results:
-        write_section(text, ROOT / "bench" / "RESULTS.md")
+        write_section(SECTION, text)
     return 0
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from topoact.extract import Entry, ItemsDataset, ModuleModel
 from topoact.extract.pipeline import activation_key, get_or_extract
 
-cache = pytest.importorskip("topoact.cache")
+from topoact import cache
 
 
 class CountingModel(ModuleModel):
@@ -101,9 +101,8 @@ def test_key_covers_what_determines_the_result(data) -> None:
 
 
 def test_zoo_names_are_loaded_and_sample_index_indexes_the_full_dataset(tmp_path) -> None:
-    zoo = pytest.importorskip("zoo")
-    if not hasattr(zoo, "load_model") or "digits_cnn" not in zoo.list_models() or "digits" not in zoo.list_datasets():
-        pytest.skip("zoo without digits_cnn / digits")
+    import zoo
+
     with cache.Store(tmp_path / "c.duckdb") as store:
         sets = get_or_extract("digits_cnn", "digits", None, store=store, weights="untrained",
                               limit=20, sampling="gap", batch_size=8)
