@@ -97,3 +97,33 @@ def test_bad_input_exits_non_zero_with_one_clear_line(data, args, message):
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_graph_of_cached_zoo_activations_is_cached_too(tmp_path):
+    env_dir = tmp_path / "cache"
+    args = ["--model", "digits_mlp", "--dataset", "digits", "--untrained", "--limit", "400",
+            "--intervals", "8", "--quiet"]
+
+    def run(*extra):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TOPOACT_CACHE_DIR": str(env_dir)}
+        return subprocess.run([sys.executable, "-m", "topoact", "mapper", *args, *extra],
+                              capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+    first = run("--out", str(tmp_path / "g.json"))
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["cached"] is False and summary["points"] == 400
+    assert summary["model"] == "digits_mlp" and summary["layer"]
+    second = run()
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert again["cached"] is True
+    assert {k: again[k] for k in ("nodes", "edges", "components", "loops")} == {
+        k: summary[k] for k in ("nodes", "edges", "components", "loops")}
+    graph = MapperGraph.from_json(tmp_path / "g.json")
+    assert graph.n_points == 400 and "purity" in graph.node_data  # digits are labelled
+    changed = run("--overlap", "0.5")
+    assert json.loads(changed.stdout)["cached"] is False
+    missing = run("--layer", "no.such.layer")
+    assert missing.returncode == 2 and "unknown layer 'no.such.layer'" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -29,11 +29,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(one forward pass for all layers), store them in the cache and print a JSON "
         "summary per layer.",
     )
-    p.add_argument("--model", required=True, help="zoo model name (python -m topoact zoo ...)")
-    p.add_argument("--dataset", required=True, help="zoo dataset name")
+    add_source_arguments(p, several_layers=True)
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="also write .npy (vectors; one file per layer when several) or .npz (all columns)")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_source_arguments(p: argparse.ArgumentParser, *, several_layers: bool, required: bool = True) -> None:
+    """Arguments that name activations: model, dataset, layer(s), sampling, cache.
+
+    Shared by ``extract`` and by commands that work on activations (``mapper``).
+    """
+    p.add_argument("--model", required=required, help="zoo model name (python -m topoact zoo ...)")
+    p.add_argument("--dataset", required=required, help="zoo dataset name")
     p.add_argument("--dataset-path", default=None, help="folder or file for datasets that need one")
-    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
-                   help="dotted module names (default: the model's default layers)")
+    if several_layers:
+        p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                       help="dotted module names (default: the model's default layers)")
+    else:
+        p.add_argument("--layer", default=None, help="dotted module name (default: the model's first default layer)")
     p.add_argument("--sampling", default=None,
                    help=f"image: {', '.join(IMAGE_SAMPLINGS)} (default random_position); "
                    f"text: {', '.join(TEXT_SAMPLINGS)} (default random_token)")
@@ -50,11 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--nonfinite", default="raise", help=f"{' or '.join(NONFINITE_POLICIES)} NaN/Inf vectors")
     p.add_argument("--cache", default=None, metavar="PATH", help="cache file (default: the topoact cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--out", default=None, metavar="PATH",
-                   help="also write .npy (vectors; one file per layer when several) or .npz (all columns)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
-    return p
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -70,13 +81,22 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"unknown --nonfinite {args.nonfinite!r}; valid: {', '.join(NONFINITE_POLICIES)}")
     if args.untrained and args.checkpoint:
         raise ValueError("--untrained and --checkpoint exclude each other")
-    if args.out is not None and Path(args.out).suffix not in (".npy", ".npz"):
-        raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
     resolve_device(args.device)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``extract`` with parsed arguments; returns the exit code."""
+    if args.out is not None and Path(args.out).suffix not in (".npy", ".npz"):
+        raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
+    sets = activations_from_args(args, args.layers)
+    written = _write_out(args.out, sets) if args.out else {}
+    for layer, acts in sets.items():
+        print(json.dumps(summary(acts, written.get(layer))), flush=True)
+    return 0
+
+
+def activations_from_args(args: argparse.Namespace, layers: list[str] | None) -> dict[str, ActivationSet]:
+    """Activation sets named by :func:`add_source_arguments`' arguments (cached or extracted)."""
     _check_args(args)
     try:
         import zoo
@@ -104,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
         store = Store(args.cache)
     bar = _progress_bar(args.quiet)
     try:
-        sets = get_or_extract(
-            model, dataset, args.layers, store=store, sampling=sampling,
+        return get_or_extract(
+            model, dataset, layers, store=store, sampling=sampling,
             max_positions=args.max_positions, seed=args.seed, limit=args.limit,
             batch_size=args.batch_size, device=args.device,
             predictions=not args.no_predictions, nonfinite=args.nonfinite,
@@ -116,10 +136,6 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if store is not None:
             store.close()
-    written = _write_out(args.out, sets) if args.out else {}
-    for layer, acts in sets.items():
-        print(json.dumps(summary(acts, written.get(layer))), flush=True)
-    return 0
 
 
 class _Bar:

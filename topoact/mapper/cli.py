@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="build a Mapper graph from an activation array (.npy or .parquet)",
         description="Build a Mapper graph from activation vectors and print a one-line JSON summary.",
     )
-    parser.add_argument("--input", required=True, help="activations: .npy (n x d) or .parquet")
+    parser.add_argument("--input", help="activations: .npy (n x d) or .parquet; or name them with "
+                        "--model/--dataset/--layer (taken from the cache, extracted when missing)")
     parser.add_argument("--labels", help="optional labels: .npy of length n")
     parser.add_argument("--label-column", help="for .parquet input: column holding the labels")
     parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
@@ -39,9 +40,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the graph: .json or .graphml")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    from topoact.extract.cli import add_source_arguments
+
+    source = parser.add_argument_group("activations from the zoo (instead of --input)")
+    add_source_arguments(source, several_layers=False, required=False)
     parser.set_defaults(func=run)
     return parser
 
@@ -120,7 +124,16 @@ def run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise TopoactError(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}; got {args.out}")
     _check_ranges(args)
-    X, labels = load_activations(args.input, args.label_column)
+    if (args.input is None) == (args.model is None):
+        raise TopoactError("give either --input FILE or --model MODEL --dataset DATASET [--layer LAYER]")
+    acts = None
+    if args.input is not None:
+        X, labels = load_activations(args.input, args.label_column)
+    else:
+        if args.dataset is None:
+            raise TopoactError("--model needs --dataset (python -m topoact zoo datasets lists them)")
+        acts = _activations(args)
+        X, labels = acts.vectors, (acts.label if np.any(acts.label >= 0) else None)
     if args.labels:
         if not Path(args.labels).is_file():
             raise TopoactError(f"labels file not found: {args.labels}")
@@ -138,18 +151,27 @@ def run(args: argparse.Namespace) -> int:
         random_state=args.seed,
     )
     start = time.perf_counter()
-    with _progress_bar(disable=args.quiet) as progress:
-        try:
-            mapper.fit(X, progress=progress)
-        except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
-            if isinstance(exc, (ValueError, TypeError)):
-                raise TopoactError(str(exc).splitlines()[0]) from None
-            raise
+    graph_key = None if acts is None or args.no_cache else _graph_key(acts, mapper)
+    graph = _cached_graph(args, graph_key) if graph_key and not args.recompute else None
+    cached = graph is not None
+    if graph is None:
+        with _progress_bar(disable=args.quiet) as progress:
+            try:
+                mapper.fit(X, progress=progress)
+            except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
+                if isinstance(exc, (ValueError, TypeError)):
+                    raise TopoactError(str(exc).splitlines()[0]) from None
+                raise
+        graph = mapper.graph_
+        if labels is not None:
+            graph.node_data.update(graph.label_summary(labels))
+        if graph_key:
+            _store_graph(args, graph_key, graph, acts)
     seconds = time.perf_counter() - start
-    graph = mapper.graph_
-    if labels is not None:
-        graph.node_data.update(graph.label_summary(labels))
-    summary = {**graph.summary(), "eps": mapper.eps_, "seconds": round(seconds, 3)}
+    summary = {**graph.summary(), "eps": graph.params.get("eps_used"), "seconds": round(seconds, 3)}
+    if acts is not None:
+        summary.update(model=acts.meta.get("model"), dataset=acts.meta.get("dataset"), layer=acts.layer,
+                       cached=cached)
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".graphml":
@@ -168,6 +190,44 @@ def run(args: argparse.Namespace) -> int:
         summary["out"] = str(out)
     print(json.dumps(summary))
     return 0
+
+
+def _activations(args: argparse.Namespace):
+    """The activation set named by --model/--dataset/--layer (cached or extracted)."""
+    import zoo
+    from topoact.extract.cli import activations_from_args
+
+    layer = args.layer or zoo.get(args.model).default_layers[0]
+    return activations_from_args(args, [layer])[layer]
+
+
+def _graph_key(acts, mapper) -> str:
+    """Cache key of a graph: what made the activations, and the Mapper parameters."""
+    from topoact.cache import cache_key
+
+    source = {k: acts.meta.get(k) for k in ("model", "weights_id", "dataset", "content_hash", "sampling",
+                                             "max_positions", "seed", "limit", "predictions", "layout")}
+    params = {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+              for k, v in mapper.get_params(deep=False).items() if k not in ("n_jobs", "warm_start")}
+    return cache_key(kind="graph", layer=acts.layer, source=source, mapper=params)
+
+
+def _cached_graph(args: argparse.Namespace, key: str):
+    from topoact.cache import Store
+    from topoact.mapper.graph import MapperGraph
+
+    with Store(args.cache) as store:
+        text = store.get_graph(key)
+    return None if text is None else MapperGraph.from_json(text)
+
+
+def _store_graph(args: argparse.Namespace, key: str, graph, acts) -> None:
+    from topoact.cache import Store
+
+    with Store(args.cache) as store:
+        store.put_graph(key, graph.to_json(), {"layer": acts.layer, **graph.params,
+                                               "model": acts.meta.get("model"),
+                                               "dataset": acts.meta.get("dataset")})
 
 
 def _check_ranges(args: argparse.Namespace) -> None:
