@@ -1,0 +1,1 @@
+"""The topoact dashboard (Streamlit): ``streamlit run dashboard/app.py``."""

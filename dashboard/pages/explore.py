@@ -1,0 +1,246 @@
+"""Explore: pick a model, dataset and layer; see the Mapper graph; inspect a node."""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import zoo
+from dashboard import services
+from dashboard.components import mapper_graph
+from dashboard.state import init_state, select_node
+from dashboard.widgets import (
+    PageProgress,
+    legend_html,
+    node_table,
+    render_inspector,
+    render_projection,
+)
+from topoact.mapper import LENSES
+from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html
+from topoact.viz.projection import available_projections
+
+UPLOAD_TYPES = ["txt", "csv", "tsv"]
+UPLOAD_MAX_MB = 5
+GRAPH_HEIGHT = 540
+
+init_state()
+
+
+def _keep(options: list, name: str) -> None:
+    """Keep a remembered choice only while it is still one of the options."""
+    if st.session_state.get(name) not in options:
+        st.session_state[name] = options[0]
+
+
+def _on_graph_click() -> None:
+    value = st.session_state.get("graph_click")
+    if isinstance(value, dict) and value.get("node"):
+        select_node(str(value["node"]))
+
+
+def _on_table_select() -> None:
+    selection = st.session_state.get("node_table_widget")
+    rows = selection.selection.rows if selection is not None else []
+    ids = st.session_state.get("_table_node_ids", [])
+    if rows and rows[0] < len(ids):
+        select_node(ids[rows[0]])
+
+
+def _uploaded_text_file(upload) -> str | None:
+    """Save an uploaded text file where the zoo loader can read it; None when unreadable."""
+    data = upload.getvalue()
+    if len(data) > UPLOAD_MAX_MB * 1024 * 1024:
+        st.error(f"{upload.name} is larger than {UPLOAD_MAX_MB} MB.")
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        st.error(f"{upload.name} is not UTF-8 text; upload a .txt (one text per line) or a .csv/.tsv with a text column.")
+        return None
+    suffix = Path(upload.name).suffix.lower()
+    if suffix.lstrip(".") not in UPLOAD_TYPES:
+        st.error(f"{upload.name}: only {', '.join(UPLOAD_TYPES)} files are accepted.")
+        return None
+    folder = Path(tempfile.gettempdir()) / "topoact-uploads"
+    folder.mkdir(exist_ok=True)
+    import hashlib
+
+    target = folder / (hashlib.sha256(data).hexdigest()[:16] + suffix)
+    target.write_bytes(data)
+    return str(target)
+
+
+# ------------------------------------------------------------------ sidebar: data
+with st.sidebar:
+    st.markdown("### Data")
+    models = services.model_choices()
+    _keep(models, "model")
+    st.selectbox("Model", models, key="model", format_func=services.model_label,
+                 help="✓ offline: weights ship with topoact (or train in seconds); (hub): needs the model hub.")
+    st.text_input("…or a model id from the zoo", key="custom_model", placeholder="e.g. resnet18")
+
+model_name = st.session_state["custom_model"].strip() or st.session_state["model"]
+try:
+    entry = zoo.get(model_name)
+except zoo.ZooError as exc:
+    st.error(f"Unknown model **{html.escape(model_name)}**. {html.escape(str(exc))}")
+    st.stop()
+
+with st.sidebar:
+    datasets = [d for d in zoo.list_datasets(modality=entry.modality)
+                if not zoo.get_dataset(d).needs_path or d == "text-file"]
+    _keep(datasets, "dataset")
+    st.selectbox("Dataset", datasets, key="dataset", help="Datasets of the model's modality.")
+    dataset_path = None
+    if st.session_state["dataset"] == "text-file":
+        upload = st.file_uploader("Your text file", type=UPLOAD_TYPES, max_upload_size=UPLOAD_MAX_MB,
+                                  help=f"One text per line (.txt) or a text[,label] table (.csv/.tsv), at most {UPLOAD_MAX_MB} MB.")
+        if upload is None:
+            st.info("Upload a text file to explore it.")
+            st.stop()
+        dataset_path = _uploaded_text_file(upload)
+        if dataset_path is None:
+            st.stop()
+
+progress = PageProgress()
+try:
+    progress(0.02, f"loading {model_name} (the digits models train in seconds on first use)")
+    model = services.load_model(model_name)
+    progress(0.08, f"loading dataset {st.session_state['dataset']}")
+    dataset = services.load_dataset(st.session_state["dataset"], dataset_path)
+except (zoo.ZooError, OSError, ValueError) as exc:
+    progress.done()
+    st.error(f"Could not load **{html.escape(model_name)}** / **{html.escape(st.session_state['dataset'])}**: {html.escape(str(exc))}")
+    st.stop()
+
+class_names = list(dataset.class_names)
+with st.sidebar:
+    layers = list(entry.default_layers) + [name for name in model.layers() if name not in entry.default_layers]
+    _keep(layers, "layer")
+    st.selectbox("Layer", layers, key="layer", help="The model's default layers first, then every module.")
+    samplings = list(services.samplings_for(entry.modality))
+    _keep(samplings, "sampling")
+    st.selectbox("Sampling", samplings, key="sampling",
+                 help="How one vector is taken per input: a random position (TopoAct), pooled, max-norm, …")
+    n_samples = len(dataset)
+    if not isinstance(st.session_state.get("sample_size"), int) or not 10 <= st.session_state["sample_size"] <= n_samples:
+        st.session_state["sample_size"] = min(n_samples, services.DEFAULT_SAMPLE_SIZE)
+    st.number_input("Sample size (inputs)", min_value=10, max_value=n_samples, step=100, key="sample_size",
+                    help=f"Inputs drawn (seeded) from the {n_samples:,} of {dataset.name}.")
+
+    st.markdown("### Mapper")
+    lenses = list(LENSES)
+    _keep(lenses, "lens")
+    st.selectbox("Lens", lenses, key="lens", help="The filter function; TopoAct used the L2 norm.")
+    st.slider("Intervals", 2, 120, key="n_intervals")
+    st.slider("Overlap", 0.05, 0.85, step=0.05, key="overlap")
+    st.radio("DBSCAN eps", ["auto", "manual"], key="eps_mode", horizontal=True,
+             help="auto: a quantile of the k-NN distances; manual: a fixed radius.")
+    if st.session_state["eps_mode"] == "manual":
+        st.number_input("eps", min_value=1e-6, format="%.4f", key="eps_value")
+    st.slider("min_samples", 1, 50, key="min_samples")
+    st.selectbox("Metric", ["euclidean", "cosine"], key="metric")
+
+limit = None if st.session_state["sample_size"] >= n_samples else int(st.session_state["sample_size"])
+choice = services.ActivationChoice(
+    model=model_name, dataset=st.session_state["dataset"], layer=st.session_state["layer"],
+    sampling=st.session_state["sampling"], limit=limit, dataset_path=dataset_path,
+)
+mapper_choice = services.MapperChoice(
+    lens=st.session_state["lens"], n_intervals=int(st.session_state["n_intervals"]),
+    overlap=float(st.session_state["overlap"]),
+    eps="auto" if st.session_state["eps_mode"] == "auto" else float(st.session_state["eps_value"]),
+    min_samples=int(st.session_state["min_samples"]), metric=st.session_state["metric"],
+)
+
+# ------------------------------------------------------------------ compute
+try:
+    acts_key, acts = services.get_activations(choice, progress.stage(0.1, 0.6))
+    result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.6, 0.98))
+except (zoo.ZooError, ValueError, RuntimeError) as exc:
+    progress.done()
+    st.error(f"Could not build the graph: {html.escape(str(exc))}")
+    st.stop()
+progress.done()
+graph = result.graph
+
+st.markdown(
+    f"<div style='display:flex;justify-content:space-between;align-items:baseline'>"
+    f"<h3 style='margin:0;padding:0'>{html.escape(model_name)} · {html.escape(choice.layer)}</h3>"
+    f"<span style='color:#6b7280;font-size:13px'>{html.escape(dataset.name)} · {acts.n_rows:,} vectors × {acts.dim} · "
+    f"sampling {html.escape(choice.sampling)} · eps {result.eps_used:.3g}"
+    f"{' · from cache' if result.from_cache else ''}</span></div>",
+    unsafe_allow_html=True,
+)
+summary = graph.summary()
+st.markdown(
+    "<div data-testid='graph-summary' style='font-size:14px;color:#374151;margin:2px 0 6px 0'>"
+    + " · ".join(f"<b>{summary[k]:,}</b> {k.replace('_', ' ')}" for k in
+                 ("nodes", "edges", "components", "loops", "branch_points", "noise_points"))
+    + "</div>",
+    unsafe_allow_html=True,
+)
+if graph.n_nodes == 0:
+    st.warning(
+        "These parameters give an empty graph: every point was DBSCAN noise. "
+        "Try eps = auto or a larger eps, a smaller min_samples, or fewer intervals."
+    )
+    st.stop()
+
+# ------------------------------------------------------------------ view controls
+colour_options = [k for k in COLOUR_BY if k != "anomaly" or result.stats.anomaly is not None]
+if not acts.prediction.size or (acts.prediction < 0).all():
+    colour_options = [k for k in colour_options if k not in ("confidence", "misclassified")]
+_keep(colour_options, "colour_by")
+search_options = ["(none)"] + class_names
+_keep(search_options, "search_class")
+c1, c2, c3 = st.columns([1.2, 1.4, 1.2])
+c1.selectbox("Colour nodes by", colour_options, key="colour_by", format_func=COLOUR_BY.get,
+             help="Anomaly scores appear here once the anomaly ranking lands.")
+c2.slider("Hide edges with Jaccard below", 0.0, 1.0, step=0.05, key="jaccard_threshold")
+c3.selectbox("Find class", search_options, key="search_class", help="Fades nodes with no member of this class.")
+search_label = None if st.session_state["search_class"] == "(none)" else class_names.index(st.session_state["search_class"])
+
+view = build_graph_view(
+    graph, result.stats, result.positions, colour_by=st.session_state["colour_by"], class_names=class_names,
+    jaccard_threshold=float(st.session_state["jaccard_threshold"]), search_label=search_label,
+    structure_key=result.key,
+)
+if st.session_state.get("selected_node") not in graph.node_ids:
+    st.session_state["selected_node"] = None
+
+graph_col, inspector_col = st.columns([3, 2], gap="medium")
+with graph_col:
+    mapper_graph(view, selected=st.session_state["selected_node"], height=GRAPH_HEIGHT, key="graph_click",
+                 on_change=_on_graph_click)
+    st.markdown(legend_html(view.legend), unsafe_allow_html=True)
+    if search_label is not None:
+        st.caption(f"{view.n_matching_nodes} of {graph.n_nodes} nodes hold {html.escape(class_names[search_label])}.")
+with inspector_col:
+    with st.container(height=GRAPH_HEIGHT + 30, border=True, key="inspector"):
+        st.markdown("**Node inspector**")
+        render_inspector(result, acts, dataset, model, class_names)
+
+table_tab, projection_tab, export_tab = st.tabs(["Node table", "Linked projection", "Export"])
+with table_tab:
+    frame = node_table(result, class_names)
+    st.session_state["_table_node_ids"] = list(frame["node"])
+    st.dataframe(frame, key="node_table_widget", on_select=_on_table_select, selection_mode="single-row",
+                 hide_index=True, height=320, width="stretch")
+with projection_tab:
+    methods = available_projections()
+    _keep(methods, "projection_method")
+    st.radio("Projection", methods, key="projection_method", horizontal=True,
+             help="PCA of the same activation vectors; UMAP when umap-learn is installed.")
+    coords = services.projection(acts_key, acts.vectors, st.session_state["projection_method"])
+    render_projection(result, acts, coords, st.session_state["colour_by"], class_names)
+with export_tab:
+    st.download_button("Graph as standalone HTML (pyvis, offline)",
+                       graph_view_html(view, heading=f"{model_name} {choice.layer}").encode(),
+                       file_name=f"{model_name}_{choice.layer}_mapper.html", mime="text/html")
+    st.download_button("Graph as JSON", graph.to_json().encode(), file_name=f"{model_name}_{choice.layer}_mapper.json",
+                       mime="application/json")

@@ -1,0 +1,259 @@
+"""Everything the pages compute, cached: models, datasets, activations, graphs, views.
+
+Pages call these functions and only read widgets. Caching layers:
+
+* ``st.cache_resource`` — the DuckDB store handle, loaded models and datasets, and
+  the in-process memo of activation sets and fitted Mapper estimators (they are
+  large arrays, shared by every session, never copied).
+* the DuckDB store — activations (through ``get_or_extract``) and graph JSON, so a
+  new server process starts from the cache.
+* ``st.cache_data`` — small derived data (2-D projections).
+
+A Mapper estimator is kept per activation set with ``warm_start=True``, so changing
+only the cover (intervals, overlap) does not redo the neighbour search.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import zoo
+from topoact.activations import ActivationSet
+from topoact.cache import Store, cache_key, default_cache_path
+from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
+from topoact.mapper import Mapper, MapperGraph
+from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
+
+Progress = Callable[[float, str], None]
+
+#: The offline default the Explore page opens with.
+DEFAULT_MODEL = "digits_cnn"
+DEFAULT_DATASET = "digits"
+#: Sample sizes offered (None = the whole dataset).
+DEFAULT_SAMPLE_SIZE = 2000
+MAX_PROJECTED_POINTS = 4000
+
+
+@dataclass(frozen=True)
+class ActivationChoice:
+    """What identifies one activation set in the UI."""
+
+    model: str
+    dataset: str
+    layer: str
+    sampling: str
+    limit: int | None
+    seed: int = 0
+    dataset_path: str | None = None
+
+
+@dataclass(frozen=True)
+class MapperChoice:
+    """Mapper parameters chosen in the UI."""
+
+    lens: str = "l2norm"
+    n_intervals: int = 30
+    overlap: float = 0.3
+    eps: float | str = "auto"
+    min_samples: int = 5
+    metric: str = "euclidean"
+
+    def as_params(self) -> dict:
+        return {
+            "lens": self.lens, "n_intervals": int(self.n_intervals), "overlap": float(self.overlap),
+            "eps": self.eps if isinstance(self.eps, str) else float(self.eps),
+            "min_samples": int(self.min_samples), "metric": self.metric,
+        }
+
+
+@dataclass
+class GraphResult:
+    """A fitted graph with what every view of it needs."""
+
+    key: str
+    graph: MapperGraph
+    positions: np.ndarray
+    stats: NodeStats
+    eps_used: float | None
+    from_cache: bool
+
+
+# ----------------------------------------------------------------------- resources
+@st.cache_resource(show_spinner=False)
+def _store_for(path: str) -> Store:
+    return Store(path)
+
+
+def get_store() -> Store:
+    """The DuckDB store at the current default path (``$TOPOACT_CACHE_DIR``)."""
+    return _store_for(str(default_cache_path()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_model(name: str, weights: str = "pretrained"):
+    """A zoo model, loaded once per server (raises ``zoo.ZooError`` for bad names)."""
+    return zoo.load_model(name, weights=weights)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_dataset(name: str, path: str | None = None):
+    """A whole zoo dataset, loaded once per server."""
+    return zoo.load_dataset(name) if path is None else zoo.load_dataset(name, path=path)
+
+
+def samplings_for(modality: str) -> tuple[str, ...]:
+    """Samplers valid for a modality, the default first."""
+    return TEXT_SAMPLINGS if modality == "text" else IMAGE_SAMPLINGS
+
+
+class _Memo:
+    """A small thread-safe LRU shared by all sessions."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.RLock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _memos() -> dict[str, _Memo]:
+    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "fit_lock": threading.Lock()}
+
+
+def clear_memory() -> None:
+    """Forget in-process activations and graphs (after the cache was cleared)."""
+    _memos.clear()
+
+
+# ----------------------------------------------------------------------- activations
+def activation_set_key(choice: ActivationChoice) -> str:
+    """The cache key of the activation set (the same one ``get_or_extract`` uses)."""
+    model = load_model(choice.model)
+    dataset = load_dataset(choice.dataset, choice.dataset_path)
+    return activation_key(
+        model, dataset, choice.layer, sampling=choice.sampling, max_positions=16, seed=choice.seed,
+        limit=choice.limit, predictions=True,
+    )
+
+
+def get_activations(choice: ActivationChoice, progress: Progress | None = None) -> tuple[str, ActivationSet]:
+    """Activations of one layer: from memory, else the DuckDB cache, else extracted.
+
+    Returns
+    -------
+    (key, ActivationSet)
+    """
+    report = progress or (lambda fraction, message: None)
+    key = activation_set_key(choice)
+    memo = _memos()["activations"]
+    hit = memo.get(key)
+    if hit is not None:
+        return key, hit
+    model = load_model(choice.model)
+    dataset = load_dataset(choice.dataset, choice.dataset_path)
+    report(0.0, f"reading {choice.layer} activations from the cache")
+
+    def extracting(done: int, total: int) -> None:
+        report(done / max(total, 1), f"extracting {choice.layer} activations: {done:,} / {total:,} inputs")
+
+    acts = get_or_extract(
+        model, dataset, [choice.layer], store=get_store(), sampling=choice.sampling, seed=choice.seed,
+        limit=choice.limit, progress=extracting,
+    )[choice.layer]
+    memo.put(key, acts)
+    return key, acts
+
+
+# ----------------------------------------------------------------------- graphs
+def graph_key(activations_key: str, mapper: MapperChoice) -> str:
+    """Cache key of a Mapper graph of an activation set."""
+    return cache_key(kind="graph", activations=activations_key, **mapper.as_params())
+
+
+def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, progress: Progress | None = None) -> GraphResult:
+    """The Mapper graph of ``acts``: from memory, else the DuckDB cache, else fitted.
+
+    A fitted graph is written to the cache with its parameters. Raises ``ValueError``
+    for parameters the Mapper rejects.
+    """
+    report = progress or (lambda fraction, message: None)
+    key = graph_key(activations_key, mapper)
+    memos = _memos()
+    hit = memos["graphs"].get(key)
+    if hit is not None:
+        return hit
+    store = get_store()
+    stored = store.get_graph(key)
+    from_cache = stored is not None
+    if stored is not None:
+        report(0.9, "reading the graph from the cache")
+        graph = MapperGraph.from_json(stored)
+        eps_used = graph.params.get("eps_used")
+    else:
+        with memos["fit_lock"]:
+            estimator = memos["mappers"].get(activations_key)
+            if estimator is None:
+                estimator = Mapper(warm_start=True)
+                memos["mappers"].put(activations_key, estimator)
+            estimator.set_params(**mapper.as_params())
+            estimator.fit(acts.vectors, progress=lambda f, m: report(f, f"Mapper: {m}"))
+            graph = estimator.graph_
+            eps_used = estimator.eps_
+        store.put_graph(key, graph.to_json(), {
+            "activations": activations_key, "layer": acts.layer, "model": acts.meta.get("model"),
+            "dataset": acts.meta.get("dataset"), **mapper.as_params(), "nodes": graph.n_nodes,
+        })
+    report(0.95, "laying out the graph")
+    result = GraphResult(
+        key=key,
+        graph=graph,
+        positions=graph_layout(graph),
+        stats=node_stats(graph, acts.label, acts.prediction, acts.confidence),
+        eps_used=eps_used,
+        from_cache=from_cache,
+    )
+    memos["graphs"].put(key, result)
+    return result
+
+
+# ----------------------------------------------------------------------- projection
+@st.cache_data(show_spinner=False, max_entries=16)
+def projection(activations_key: str, _vectors: np.ndarray, method: str = "pca") -> np.ndarray:
+    """2-D projection of an activation set (cached by its key)."""
+    return project_2d(_vectors, method=method)
+
+
+def model_choices() -> list[str]:
+    """Model names: offline-ready ones first."""
+    offline = zoo.list_models(offline=True)
+    hub = zoo.list_models(offline=False)
+    return offline + hub
+
+
+def model_label(name: str) -> str:
+    """A model's name marked as offline-ready or hub-only."""
+    try:
+        entry = zoo.get(name)
+    except zoo.ZooError:
+        return name
+    return f"{name}  ✓ offline" if entry.offline else f"{name}  (hub)"
