@@ -24,12 +24,13 @@ import duckdb
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from topoact.activations import ActivationSet  # noqa: E402
 from topoact.cache import Store, arrow_io, cache_key  # noqa: E402
 from topoact.cache.store import ACTIVATION_COMPRESSION  # noqa: E402
+from results import write_section  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## Cache read-back"
 
 
@@ -74,15 +75,6 @@ def interleaved(repeat: int, fns: dict):
             wall[name] = min(wall[name], time.perf_counter() - w0)
             cpu[name] = min(cpu[name], time.process_time() - c0)
     return wall, cpu
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of bench/RESULTS.md, leaving the rest."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(new.rstrip("\n") + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_results:
-        write_section(text)
+        write_section(SECTION, text)
     return 0 if exact else 1
 
 

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-#: Environment variable naming the folder for runtime data (shared with ``zoo``).
-CACHE_DIR_ENV = "TOPOACT_CACHE_DIR"
 #: File name of the DuckDB store inside the cache folder.
 CACHE_FILE_NAME = "topoact.duckdb"
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
     """Return the runtime-data folder: ``$TOPOACT_CACHE_DIR``, else ``<repo>/cache``.
 
+    The rule lives in :func:`zoo.paths.cache_dir` (shared with the zoo's converted and
+    trained weights), which also creates the folder.
+
     Returns
     -------
     Path
-        The folder (not created here).
     """
-    env = os.environ.get(CACHE_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else _REPO_ROOT / "cache"
+    from zoo.paths import cache_dir
+
+    return cache_dir()
 
 
 def default_cache_path() -> Path:
@@ -31,6 +29,6 @@ def default_cache_path() -> Path:
     Returns
     -------
     Path
-        Path of the cache file (neither the file nor its folder is created here).
+        Path of the cache file (the file itself is not created here).
     """
     return default_cache_dir() / CACHE_FILE_NAME
