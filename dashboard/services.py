@@ -38,6 +38,9 @@ DEFAULT_DATASET = "digits"
 #: Sample sizes offered (None = the whole dataset).
 DEFAULT_SAMPLE_SIZE = 2000
 MAX_PROJECTED_POINTS = 4000
+#: Uploads: accepted file types and the largest size in MB.
+UPLOAD_TYPES = ("txt", "csv", "tsv")
+UPLOAD_MAX_MB = 5
 
 
 @dataclass(frozen=True)
@@ -257,3 +260,36 @@ def model_label(name: str) -> str:
     except zoo.ZooError:
         return name
     return f"{name}  ✓ offline" if entry.offline else f"{name}  (hub)"
+
+
+def save_uploaded_text(name: str, data: bytes, max_mb: int = UPLOAD_MAX_MB) -> tuple[str | None, str | None]:
+    """Check an uploaded text file and save it where the zoo's ``text-file`` loader reads it.
+
+    Returns
+    -------
+    (path, None) when the file is usable, (None, message) when not.
+    """
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    suffix = Path(name).suffix.lower()
+    if suffix.lstrip(".") not in UPLOAD_TYPES:
+        return None, f"{name}: only {', '.join(UPLOAD_TYPES)} files are accepted."
+    if len(data) > max_mb * 1024 * 1024:
+        return None, f"{name} is larger than {max_mb} MB."
+    if not data.strip():
+        return None, f"{name} is empty."
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{name} is not readable UTF-8 text; upload a .txt (one text per line) or a .csv/.tsv with a text column."
+    folder = Path(tempfile.gettempdir()) / "topoact-uploads"
+    folder.mkdir(exist_ok=True)
+    target = folder / (hashlib.sha256(data).hexdigest()[:16] + suffix)
+    target.write_bytes(data)
+    try:
+        load_dataset("text-file", str(target))
+    except (zoo.ZooError, ValueError, OSError, KeyError) as exc:
+        return None, f"{name} could not be read as a text dataset: {exc}"
+    return str(target), None

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import html
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 import zoo
@@ -23,8 +20,8 @@ from topoact.mapper import LENSES
 from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html
 from topoact.viz.projection import available_projections
 
-UPLOAD_TYPES = ["txt", "csv", "tsv"]
-UPLOAD_MAX_MB = 5
+UPLOAD_TYPES = list(services.UPLOAD_TYPES)
+UPLOAD_MAX_MB = services.UPLOAD_MAX_MB
 GRAPH_HEIGHT = 540
 
 init_state()
@@ -48,30 +45,6 @@ def _on_table_select() -> None:
     ids = st.session_state.get("_table_node_ids", [])
     if rows and rows[0] < len(ids):
         select_node(ids[rows[0]])
-
-
-def _uploaded_text_file(upload) -> str | None:
-    """Save an uploaded text file where the zoo loader can read it; None when unreadable."""
-    data = upload.getvalue()
-    if len(data) > UPLOAD_MAX_MB * 1024 * 1024:
-        st.error(f"{upload.name} is larger than {UPLOAD_MAX_MB} MB.")
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        st.error(f"{upload.name} is not UTF-8 text; upload a .txt (one text per line) or a .csv/.tsv with a text column.")
-        return None
-    suffix = Path(upload.name).suffix.lower()
-    if suffix.lstrip(".") not in UPLOAD_TYPES:
-        st.error(f"{upload.name}: only {', '.join(UPLOAD_TYPES)} files are accepted.")
-        return None
-    folder = Path(tempfile.gettempdir()) / "topoact-uploads"
-    folder.mkdir(exist_ok=True)
-    import hashlib
-
-    target = folder / (hashlib.sha256(data).hexdigest()[:16] + suffix)
-    target.write_bytes(data)
-    return str(target)
 
 
 # ------------------------------------------------------------------ sidebar: data
@@ -102,8 +75,9 @@ with st.sidebar:
         if upload is None:
             st.info("Upload a text file to explore it.")
             st.stop()
-        dataset_path = _uploaded_text_file(upload)
-        if dataset_path is None:
+        dataset_path, problem = services.save_uploaded_text(upload.name, upload.getvalue(), UPLOAD_MAX_MB)
+        if problem:
+            st.error(problem)
             st.stop()
 
 progress = PageProgress()
@@ -112,6 +86,8 @@ try:
     model = services.load_model(model_name)
     progress(0.08, f"loading dataset {st.session_state['dataset']}")
     dataset = services.load_dataset(st.session_state["dataset"], dataset_path)
+    if dataset_path is not None and dataset.modality != entry.modality:
+        raise zoo.ZooError(f"{model_name} takes {entry.modality}, the file holds {dataset.modality}")
 except (zoo.ZooError, OSError, ValueError) as exc:
     progress.done()
     st.error(f"Could not load **{html.escape(model_name)}** / **{html.escape(st.session_state['dataset'])}**: {html.escape(str(exc))}")

@@ -1,0 +1,192 @@
+"""AppTest runs of every dashboard page on the offline default (digits_cnn on digits).
+
+A real DuckDB cache in a temporary folder; the digits CNN trains there on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dashboard-cache")
+    previous = os.environ.get("TOPOACT_CACHE_DIR")
+    os.environ["TOPOACT_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("TOPOACT_CACHE_DIR", None)
+    else:
+        os.environ["TOPOACT_CACHE_DIR"] = previous
+
+
+def _app():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _graph_args(at, index: int = 0) -> dict:
+    components = at.get("component_instance")
+    assert components, "no graph component on the page"
+    assert components[index].proto.component_name == "dashboard.components.mapper_graph"
+    return json.loads(components[index].proto.json_args)
+
+
+def _widget(elements, key):
+    return next(e for e in elements if e.key == key)
+
+
+def test_explore_opens_on_offline_default_with_graph():
+    at = _app()
+    assert _widget(at.selectbox, "model").value == "digits_cnn"
+    assert _widget(at.selectbox, "dataset").value == "digits"
+    assert _widget(at.selectbox, "layer").value == "block1"
+    assert _widget(at.selectbox, "sampling").value == "random_position"
+    assert _widget(at.number_input, "sample_size").value == 1797
+    for key in ("lens", "metric", "colour_by", "search_class"):
+        _widget(at.selectbox, key)
+    for key in ("n_intervals", "overlap", "min_samples", "jaccard_threshold"):
+        _widget(at.slider, key)
+    args = _graph_args(at)
+    assert len(args["nodes"]) > 10
+    summary = next(m.value for m in at.markdown if "graph-summary" in m.value)
+    assert f"<b>{len(args['nodes'])}</b> nodes" in summary
+    # positions are precomputed, physics is off; tooltips carry size, classes, purity, lens
+    assert args["options"]["physics"]["enabled"] is False
+    node = args["nodes"][0]
+    assert {"x", "y", "size", "color", "title"} <= set(node)
+    assert "size:" in node["title"] and "purity:" in node["title"] and "mean lens:" in node["title"]
+    assert not at.error
+    # the tabs below the graph: node table with one row per node
+    table = at.dataframe[0].value
+    assert len(table) == len(args["nodes"])
+
+
+def test_parameter_change_redraws_graph_and_recolour_keeps_layout():
+    at = _app()
+    before = _graph_args(at)
+    _widget(at.selectbox, "colour_by").set_value("purity").run()
+    recoloured = _graph_args(at)
+    assert recoloured["structure_key"] == before["structure_key"]
+    assert [(n["x"], n["y"]) for n in recoloured["nodes"]] == [(n["x"], n["y"]) for n in before["nodes"]]
+    assert [n["color"] for n in recoloured["nodes"]] != [n["color"] for n in before["nodes"]]
+    _widget(at.slider, "n_intervals").set_value(12).run()
+    assert not at.exception
+    after = _graph_args(at)
+    assert after["structure_key"] != before["structure_key"]
+    assert {n["id"] for n in after["nodes"]} != {n["id"] for n in before["nodes"]}
+
+
+def test_jaccard_threshold_and_class_search():
+    at = _app()
+    args = _graph_args(at)
+    assert not any(e["hidden"] for e in args["edges"])
+    _widget(at.slider, "jaccard_threshold").set_value(0.5).run()
+    hidden = [e for e in _graph_args(at)["edges"] if e["hidden"]]
+    assert hidden and len(hidden) < len(args["edges"]) + 1
+    _widget(at.selectbox, "search_class").set_value("7").run()
+    nodes = _graph_args(at)["nodes"]
+    faded = [n for n in nodes if n["faded"]]
+    assert 0 < len(faded) < len(nodes)
+    assert all("7:" not in n["title"] for n in faded)
+
+
+def test_selecting_a_node_shows_inspector_and_neighbour_buttons_move_selection():
+    at = _app()
+    assert any("Click a node" in i.value for i in at.info)
+    args = _graph_args(at)
+    edges = args["edges"]
+    node = edges[0]["from"]
+    at.session_state["selected_node"] = node
+    at.run()
+    title = next(m.value for m in at.markdown if "inspector-title" in m.value)
+    assert node in title
+    size = int(title.split("inspector-size'>")[1].split("<")[0])
+    assert size == next(int(n["title"].split("size: ")[1].split("<")[0]) for n in args["nodes"] if n["id"] == node)
+    assert at.get("download_button"), "no CSV download"
+    neighbour_buttons = [b for b in at.button if b.key and b.key.startswith("neighbour_")]
+    assert neighbour_buttons
+    target = neighbour_buttons[0].key.removeprefix("neighbour_")
+    neighbour_buttons[0].click().run()
+    assert at.session_state["selected_node"] == target
+    assert _graph_args(at)["selected"] == target
+
+
+def test_bad_model_id_shows_message_not_traceback():
+    at = _app()
+    _widget(at.text_input, "custom_model").set_value("no_such_model_xyz").run()
+    assert not at.exception
+    assert any("Unknown model" in e.value and "no_such_model_xyz" in e.value for e in at.error)
+    assert not at.get("component_instance")
+
+
+def test_parameters_giving_an_empty_graph_show_message():
+    at = _app()
+    _widget(at.selectbox, "layer").set_value("pool").run()
+    at.radio(key="eps_mode").set_value("manual").run()
+    _widget(at.number_input, "eps_value").set_value(1e-6).run()
+    assert not at.exception
+    assert any("empty graph" in w.value for w in at.warning)
+    assert not at.get("component_instance")
+
+
+def test_unreadable_upload_is_refused():
+    from dashboard.services import save_uploaded_text
+
+    path, problem = save_uploaded_text("data.txt", b"\xff\xfe\x00\x81garbage")
+    assert path is None and "UTF-8" in problem
+    path, problem = save_uploaded_text("data.exe", b"hello")
+    assert path is None and "only" in problem
+    path, problem = save_uploaded_text("big.txt", b"a\n" * (3 * 1024 * 1024), max_mb=5)
+    assert path is None and "larger" in problem
+    path, problem = save_uploaded_text("ok.txt", "first sentence\nsecond <b>one</b>\n".encode())
+    assert problem is None and Path(path).is_file()
+
+
+def test_anomalies_page_says_it_is_pending():
+    at = _app()
+    at.switch_page("pages/anomalies.py").run()
+    assert not at.exception
+    assert at.header[0].value == "Anomalies"
+    assert any("anomaly" in i.value for i in at.info)
+    assert not at.dataframe  # no fake table
+
+
+def test_compare_page_draws_two_graphs_and_metrics():
+    at = _app()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    components = at.get("component_instance")
+    assert len(components) == 2
+    metrics = at.dataframe[0].value
+    assert list(metrics["layer"]) == ["block1", "block3"]
+    assert (metrics["nodes"] > 0).all()
+
+
+def test_zoo_and_cache_page_lists_and_clears(cache_dir):
+    at = _app()  # the default exploration fills the cache
+    at.switch_page("pages/zoo_cache.py").run()
+    assert not at.exception
+    models = at.dataframe[0].value
+    assert "digits_cnn" in set(models["model"])
+    assert set(models.loc[models["model"] == "digits_cnn", "offline"]) == {"✓"}
+    entries = at.dataframe[2].value
+    assert {"activations", "graph"} <= set(entries["kind"])
+    _widget(at.selectbox, "cache_clear_kind").set_value("graph").run()
+    _widget(at.button, "cache_clear_button").click().run()
+    assert not at.exception
+    from topoact.cache import Store
+
+    remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
+    assert remaining and {e["kind"] for e in remaining} == {"activations"}
