@@ -6,7 +6,7 @@ RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 PORT ?= 8501
 
-.PHONY: run test bench venv clean-venv
+.PHONY: run test bench venv clean-venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ venv: $(TEST_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/python -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: $(TEST_STAMP)
+# The dashboard's browser test drives Debian's Chromium with Playwright (no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: $(TEST_STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(TEST_STAMP)

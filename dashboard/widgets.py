@@ -144,11 +144,11 @@ def render_inspector(result: GraphResult, acts: ActivationSet, dataset, model, c
         .mark_bar()
         .encode(
             x=alt.X("count:Q", title=None),
-            y=alt.Y("class:N", sort="-x", title=None),
+            y=alt.Y("class:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color("class:N", scale=alt.Scale(domain=domain, range=palette), legend=None),
             tooltip=["class", "count"],
         )
-        .properties(height=max(40, 14 * len(counts)))
+        .properties(height=max(40, 16 * len(counts)))
     )
     st.altair_chart(chart, width="stretch")
 

@@ -1,0 +1,136 @@
+"""Real browser: `streamlit run` on a free localhost port, driven by Playwright + Debian Chromium.
+
+Runs the default exploration, checks the graph canvas holds the expected nodes, clicks a
+node on the canvas and checks the inspector shows its members; saves a screenshot.
+Chromium comes from `make chromium` (apt-get), a prerequisite of `make test`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+GRAPH_IFRAME = "iframe[title='dashboard.components.mapper_graph']"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            try:  # wait on the process itself between health probes (returns early if it dies)
+                process.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                pass
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("browser-cache")
+    port = _free_port()
+    env = dict(os.environ, TOPOACT_CACHE_DIR=str(cache), OMP_NUM_THREADS="1")
+    log = open(cache / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def test_default_exploration_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian chromium missing: run `make chromium`"
+    out_dir = Path(os.environ.get("TOPOACT_TEST_OUTPUT", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        external = []
+        page.on("request", lambda r: external.append(r.url) if not r.url.startswith((server, "data:", "blob:", "about:")) else None)
+        page.goto(server)
+        page.wait_for_selector(GRAPH_IFRAME, timeout=180_000)
+        frame = page.frame_locator(GRAPH_IFRAME)
+        frame.locator("#graph[data-ready='1'] canvas").wait_for(timeout=60_000)
+        summary = page.get_by_test_id("graph-summary").inner_text()
+        expected_nodes = int(summary.split(" nodes")[0].replace(",", "").strip())
+        assert expected_nodes > 10
+        graph_frame = next(f for f in page.frames if "mapper_graph" in f.url)
+        counts = graph_frame.evaluate(
+            "() => ({ dom: Number(document.getElementById('graph').dataset.nodeCount),"
+            " drawn: window.topoactNetwork.body.data.nodes.length,"
+            " canvas: document.querySelector('#graph canvas').width })"
+        )
+        assert counts["dom"] == counts["drawn"] == expected_nodes
+        assert counts["canvas"] > 100
+        # vis-network came inline from the component folder: nothing loaded from elsewhere
+        assert window_has_vis(graph_frame)
+
+        # Click the largest node on the canvas itself; ask vis which node is under the pointer.
+        target = graph_frame.evaluate(
+            """() => { const net = window.topoactNetwork; const data = net.body.data.nodes;
+                 const ids = data.getIds().sort((a, b) => data.get(b).size - data.get(a).size);
+                 for (const id of ids) { const p = net.canvasToDOM(net.getPositions([id])[id]);
+                   const hit = net.getNodeAt(p); if (hit === id) return {id: id, x: p.x, y: p.y}; }
+                 return null; }"""
+        )
+        assert target is not None
+        box = page.locator(GRAPH_IFRAME).bounding_box()
+        page.mouse.click(box["x"] + target["x"], box["y"] + target["y"])
+        title = page.get_by_test_id("inspector-title")
+        title.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "id => { const t = document.querySelector(\"[data-testid='inspector-title']\"); return t && t.innerText.includes(id); }",
+            arg=target["id"], timeout=60_000,
+        )
+        size = int(page.get_by_test_id("inspector-size").inner_text())
+        tooltip_size = graph_frame.evaluate(
+            "id => window.topoactNetwork.body.data.nodes.get(id).title.innerText", target["id"]
+        )
+        assert f"size: {size}" in tooltip_size
+        images = page.locator(".st-key-member_grid img")
+        images.first.wait_for(timeout=30_000)
+        assert images.count() == min(size, 24)
+        page.get_by_text("Download members (CSV)").wait_for()
+        page.screenshot(path=str(out_dir / "dashboard.png"))
+        assert not external, external
+        browser.close()
+    assert (out_dir / "dashboard.png").stat().st_size > 10_000
+
+
+def window_has_vis(graph_frame) -> bool:
+    return graph_frame.evaluate("() => typeof window.vis !== 'undefined' && typeof window.vis.Network === 'function'")
