@@ -126,6 +126,7 @@ def test_default_exploration_in_chromium(server, tmp_path):
         images.first.wait_for(timeout=30_000)
         assert images.count() == min(size, 24)
         page.get_by_text("Download members (CSV)").wait_for()
+        page.evaluate("() => { for (const el of document.querySelectorAll('[data-testid=stMain], section')) el.scrollTo(0, 0); }")
         page.screenshot(path=str(out_dir / "dashboard.png"))
         assert not external, external
         browser.close()

@@ -216,7 +216,7 @@ with projection_tab:
     render_projection(result, acts, coords, st.session_state["colour_by"], class_names)
 with export_tab:
     st.download_button("Graph as standalone HTML (pyvis, offline)",
-                       graph_view_html(view, heading=f"{model_name} {choice.layer}").encode(),
+                       lambda: graph_view_html(view, heading=f"{model_name} {choice.layer}").encode(),
                        file_name=f"{model_name}_{choice.layer}_mapper.html", mime="text/html")
-    st.download_button("Graph as JSON", graph.to_json().encode(), file_name=f"{model_name}_{choice.layer}_mapper.json",
+    st.download_button("Graph as JSON", lambda: graph.to_json().encode(), file_name=f"{model_name}_{choice.layer}_mapper.json",
                        mime="application/json")
