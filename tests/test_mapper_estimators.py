@@ -145,3 +145,13 @@ def test_progress_is_reported_in_order():
     assert fractions == sorted(fractions)
     assert seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
     assert any(message == "neighbour search" for _, message in seen)
+
+
+def test_cover_always_covers_the_extremes():
+    # Values where (min + r) - r != min in floating point: KeplerMapper drops the minimum.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lens = rng.normal(size=(50, 1)) * rng.uniform(0.01, 100)
+        for n_intervals in (1, 3, 7):
+            membership = UniformCover(n_intervals=n_intervals, overlap=0.0).fit(lens).transform(lens)
+            assert np.all(np.asarray(membership.sum(axis=1)).ravel() >= 1)

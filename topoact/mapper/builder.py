@@ -41,7 +41,8 @@ def check_data(X) -> np.ndarray:
         raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    bad = ~np.isfinite(X).all(axis=1)
+    # In row blocks: a full boolean copy of X would cost a quarter of X's memory.
+    bad = np.concatenate([~np.isfinite(X[s : s + 8192]).all(axis=1) for s in range(0, X.shape[0], 8192)])
     if bad.any():
         rows = np.flatnonzero(bad)
         raise ValueError(

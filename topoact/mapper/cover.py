@@ -51,7 +51,16 @@ class _BoxCover(TransformerMixin, BaseEstimator):
         lens = validate_data(self, X, dtype=np.float64, ensure_2d=True)
         if lens.shape[1] > 3:
             raise ValueError(f"covers support 1 to 3 lens dimensions, got {lens.shape[1]}")
-        per_dim = [self._intervals_1d(lens[:, d]) for d in range(lens.shape[1])]
+        per_dim = []
+        for d in range(lens.shape[1]):
+            low, high = self._intervals_1d(lens[:, d])
+            # The cover must cover: with overlap 0, KeplerMapper's arithmetic can put the
+            # first interval's start an ulp above the minimum (and the last end below
+            # the maximum), silently dropping those points.
+            low, high = low.copy(), high.copy()
+            low[0] = min(low[0], lens[:, d].min())
+            high[-1] = max(high[-1], lens[:, d].max())
+            per_dim.append((low, high))
         self.intervals_ = per_dim
         grid = list(itertools.product(*[range(len(lo)) for lo, _ in per_dim]))
         self.element_grid_ = np.array(grid, dtype=np.int64).reshape(len(grid), lens.shape[1])
@@ -128,7 +137,9 @@ class UniformCover(_BoxCover):
     Notes
     -----
     A lens dimension whose values are all equal gets a single interval holding every
-    point (KeplerMapper would make ``n_intervals`` identical ones).
+    point (KeplerMapper would make ``n_intervals`` identical ones). The first and last
+    intervals always reach the minimum and maximum; KeplerMapper's arithmetic can miss
+    them by an ulp when ``overlap=0`` and drop those points.
     """
 
     def _intervals_1d(self, values):

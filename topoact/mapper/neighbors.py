@@ -28,6 +28,7 @@ How the search stays exact and fast:
 from __future__ import annotations
 
 import hashlib
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -57,9 +58,9 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 
 
 def array_fingerprint(array: np.ndarray) -> str:
-    """Content hash of an array (shape, dtype and bytes)."""
+    """Content hash of an array (shape, dtype and bytes); SHA-256, hardware-accelerated here."""
     array = np.ascontiguousarray(array)
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()
     digest.update(repr((array.shape, array.dtype.str)).encode())
     digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
@@ -123,10 +124,8 @@ class EpsilonGraph:
     _inv_norm: np.ndarray | None = field(default=None, repr=False)  # cosine: 1/|x|, layout order
     _sqnorm: np.ndarray | None = field(default=None, repr=False)  # squared norms used by tiles, layout order
     _examined: np.ndarray | None = field(default=None, repr=False)  # (n_chunks, n_chunks) bool
-    _pending: list = field(default_factory=list, repr=False)  # edge blocks not yet merged
-    # Edges as layout positions (first < second), sorted by first; _edge_ptr[p] is
-    # where the edges of position p start (CSR over positions).
-    _edge_first: np.ndarray | None = field(default=None, repr=False)
+    # Edges (first < second, as layout positions) in CSR form over the first end:
+    # the second ends of position p's edges are _edge_second[_edge_ptr[p]:_edge_ptr[p+1]].
     _edge_second: np.ndarray | None = field(default=None, repr=False)
     _edge_ptr: np.ndarray | None = field(default=None, repr=False)
 
@@ -188,7 +187,6 @@ class EpsilonGraph:
             self._sqnorm = sqnorm[self._layout.order]
         n_chunks = self._layout.n_chunks
         self._examined = np.zeros((n_chunks, n_chunks), dtype=bool)
-        self._edge_first = np.empty(0, dtype=np.int32)
         self._edge_second = np.empty(0, dtype=np.int32)
         self._edge_ptr = np.zeros(self.n_points + 1, dtype=np.int64)
 
@@ -243,12 +241,10 @@ class EpsilonGraph:
             else:
                 with ThreadPoolExecutor(max_workers=n_workers) as pool:
                     self._collect(pool.map(work, range(len(rows))), results, progress)
-        for first, second, n_pairs, n_rechecked in results:
+        for _, _, n_pairs, n_rechecked in results:
             self.pairs_computed += n_pairs
             self.pairs_rechecked += n_rechecked
-            if first.size:
-                self._pending.append((first, second))
-        self._merge_pending()
+        self._merge([(int(rows[k]), counts, second) for k, (counts, second, _, _) in enumerate(results)])
         return n_examined
 
     @staticmethod
@@ -259,18 +255,29 @@ class EpsilonGraph:
             if progress is not None:
                 progress(k + 1, total)
 
-    def _merge_pending(self) -> None:
-        if not self._pending:
+    def _merge(self, blocks: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        """Add per-chunk edge blocks ``(chunk, counts per row, second ends)`` to the CSR."""
+        start = self._layout.chunk_start
+        added = np.zeros(self.n_points, dtype=np.int64)
+        for chunk, counts, _ in blocks:
+            added[start[chunk] : start[chunk + 1]] += counts
+        if not added.any():
             return
-        first = np.concatenate([self._edge_first] + [b[0] for b in self._pending])
-        second = np.concatenate([self._edge_second] + [b[1] for b in self._pending])
-        self._pending = []
-        if first.size > 1 and np.any(first[1:] < first[:-1]):
-            order = np.argsort(first, kind="stable")
-            first, second = first[order], second[order]
-        self._edge_first, self._edge_second = first, second
-        counts = np.bincount(first, minlength=self.n_points)
-        self._edge_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        old_counts = np.diff(self._edge_ptr)
+        new_ptr = np.concatenate([[0], np.cumsum(old_counts + added)]).astype(np.int64)
+        second = np.empty(int(new_ptr[-1]), dtype=np.int32)
+        if self._edge_second.size:
+            # Old edges of each position first, then the new ones.
+            old_slots = np.repeat(new_ptr[:-1] - self._edge_ptr[:-1], old_counts) + np.arange(self._edge_second.size)
+            second[old_slots] = self._edge_second
+        for chunk, counts, block_second in blocks:
+            if block_second.size == 0:
+                continue
+            rows = np.arange(start[chunk], start[chunk + 1])
+            base = new_ptr[rows] + old_counts[rows]
+            slots = np.repeat(base - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(block_second.size)
+            second[slots] = block_second
+        self._edge_second, self._edge_ptr = second, new_ptr
 
     def _euclidean_threshold(self) -> float:
         """The radius in the space the chunks live in (unit vectors for cosine)."""
@@ -289,9 +296,9 @@ class EpsilonGraph:
         """All pairs within eps between chunk ``a`` and chunks ``cols`` (each pair once)."""
         start = self._layout.chunk_start
         a0, a1 = int(start[a]), int(start[a + 1])
-        empty = np.empty(0, dtype=np.int32)
+        no_edges = np.zeros(a1 - a0, dtype=np.int64), np.empty(0, dtype=np.int32)
         if cols.size == 0:
-            return empty, empty, 0, 0
+            return *no_edges, 0, 0
         lengths = start[cols + 1] - start[cols]
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         col_pos = np.repeat(start[cols] - offsets, lengths) + np.arange(int(lengths.sum()))
@@ -316,19 +323,18 @@ class EpsilonGraph:
             # Within chunk a keep each unordered pair once (i < j), never i == i.
             width = a1 - a0
             maybe[:, :width] &= np.triu(np.ones((width, width), dtype=bool), k=1)
-        ri, ci = np.nonzero(maybe)
+        ri, ci = np.nonzero(maybe)  # row-major: ri is sorted
         n_pairs = rows_x.shape[0] * cols_x.shape[0]
         if ri.size == 0:
-            return empty, empty, n_pairs, 0
+            return *no_edges, n_pairs, 0
         unsure = d2[ri, ci] > eps2 - margin
-        first = (ri + a0).astype(np.int32)
         second = col_pos[ci].astype(np.int32)
         n_unsure = int(unsure.sum())
         if n_unsure:
             keep = ~unsure
-            keep[np.flatnonzero(unsure)] = self._exact_within(first[unsure], second[unsure])
-            first, second = first[keep], second[keep]
-        return first, second, n_pairs, n_unsure
+            keep[np.flatnonzero(unsure)] = self._exact_within(ri[unsure] + a0, second[unsure])
+            ri, second = ri[keep], second[keep]
+        return np.bincount(ri, minlength=a1 - a0), second, n_pairs, n_unsure
 
     def _exact_within(self, pos_a: np.ndarray, pos_b: np.ndarray) -> np.ndarray:
         """float64 decision ``distance <= eps`` for pairs given by layout positions."""
@@ -347,7 +353,7 @@ class EpsilonGraph:
     @property
     def n_edges(self) -> int:
         """Number of point pairs found within eps so far."""
-        return int(self._edge_first.size)
+        return int(self._edge_second.size)
 
     def edges_within(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges between ``members`` (row indices), in a local numbering.
@@ -371,13 +377,15 @@ class EpsilonGraph:
         local = np.full(self.n_points, -1, dtype=np.int64)
         local[positions] = local_of_member
         chunks = np.unique(layout.chunk_of_point[members])
-        starts = self._edge_ptr[layout.chunk_start[chunks]]
-        lengths = self._edge_ptr[layout.chunk_start[chunks + 1]] - starts
-        total = int(lengths.sum())
-        # Indices of every edge whose first end lies in one of those chunks, in order.
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        idx = np.repeat(starts - offsets, lengths) + np.arange(total)
-        first = local[self._edge_first[idx]]
+        # Every layout position in those chunks, in order, and every edge starting there.
+        chunk_lengths = layout.chunk_start[chunks + 1] - layout.chunk_start[chunks]
+        chunk_offsets = np.concatenate([[0], np.cumsum(chunk_lengths)[:-1]])
+        pos = np.repeat(layout.chunk_start[chunks] - chunk_offsets, chunk_lengths) + np.arange(int(chunk_lengths.sum()))
+        degree = self._edge_ptr[pos + 1] - self._edge_ptr[pos]
+        starts = self._edge_ptr[pos]
+        offsets = np.concatenate([[0], np.cumsum(degree)[:-1]])
+        idx = np.repeat(starts - offsets, degree) + np.arange(int(degree.sum()))
+        first = np.repeat(local[pos], degree)
         second = local[self._edge_second[idx]]
         keep = (first >= 0) & (second >= 0)
         return first[keep], second[keep], local_of_member
@@ -385,7 +393,7 @@ class EpsilonGraph:
     def memory_bytes(self) -> int:
         """Bytes held by the search state (norms, layout, edges); X itself is not copied."""
         layout = self._layout
-        parts = [self._sqnorm, self._examined, self._edge_first, self._edge_second, self._edge_ptr,
+        parts = [self._sqnorm, self._examined, self._edge_second, self._edge_ptr,
                  layout.order, layout.position_of_row, layout.chunk_of_point, layout.pivot_low, layout.pivot_high]
         if self._inv_norm is not None:
             parts.append(self._inv_norm)
@@ -427,29 +435,41 @@ def _make_layout(
     # clusters (random points prune about half as well). They steer the work only,
     # never the result.
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     sample = np.sort(np.random.default_rng(random_state).choice(n, min(n, 32 * n_pivots), replace=False))
-    pivots = (
-        KMeans(n_clusters=n_pivots, init="random", n_init=1, max_iter=10, random_state=random_state)
-        .fit(rows(0, index=sample))
-        .cluster_centers_
-    )
-    # float64 distances to the pivots, in row blocks to bound memory.
-    dist = np.empty((n, n_pivots), dtype=np.float64)
+    with warnings.catch_warnings():
+        # Duplicated points give fewer distinct centres; harmless for pivots.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pivots = (
+            KMeans(n_clusters=n_pivots, init="random", n_init=1, max_iter=10, random_state=random_state)
+            .fit(rows(0, index=sample))
+            .cluster_centers_
+        )
     pivot_sq = np.einsum("ij,ij->i", pivots, pivots)
+
+    def pivot_distances(block: np.ndarray) -> np.ndarray:
+        """float64 distances of the rows of ``block`` to every pivot."""
+        block_sq = np.einsum("ij,ij->i", block, block)
+        d2 = block_sq[:, None] + pivot_sq[None, :] - 2.0 * block @ pivots.T
+        return np.sqrt(np.maximum(d2, 0.0))
+
+    # float64 distances to the pivots, in row blocks, kept as float32 (half the memory
+    # of float64; the rounding is added to the slack below).
+    dist = np.empty((n, n_pivots), dtype=np.float32)
     max_sq = 0.0
     for s in range(0, n, 8192):
         block = rows(s, s + 8192)
-        block_sq = np.einsum("ij,ij->i", block, block)
-        max_sq = max(max_sq, float(block_sq.max()))
-        d2 = block_sq[:, None] + pivot_sq[None, :] - 2.0 * block @ pivots.T
-        np.sqrt(np.maximum(d2, 0.0), out=dist[s : s + 8192])
-    # |error of d^2| <= (D + 3) u64 (|x|^2 + |p|^2); through the square root this is
-    # at most the square root of that, for each of the two distances in a gap.
-    dim = X.shape[1]
-    pivot_slack = 2.0 * np.sqrt((dim + 3) * _U64 * 2.0 * (max_sq + float(pivot_sq.max()))) + 1e-12
-
+        max_sq = max(max_sq, float(np.einsum("ij,ij->i", block, block).max()))
+        dist[s : s + 8192] = pivot_distances(block)
     group = dist.argmin(axis=1)
+    # |error of d^2| <= (D + 3) u64 (|x|^2 + |p|^2); through the square root this is
+    # at most the square root of that, plus the float32 rounding of d, for each of
+    # the two distances in a gap.
+    dim = X.shape[1]
+    largest = float(np.sqrt(max_sq)) + float(np.sqrt(pivot_sq.max()))
+    pivot_slack = 2.0 * (np.sqrt((dim + 3) * _U64 * 2.0 * (max_sq + float(pivot_sq.max()))) + 2 * _U32 * largest) + 1e-12
+
     order_parts: list[np.ndarray] = []
     chunk_sizes: list[int] = []
     lens_span = np.ptp(lens, axis=0)
@@ -463,12 +483,23 @@ def _make_layout(
             chunk_sizes.append(chunk.size)
     order = np.concatenate(order_parts).astype(np.int64)
     chunk_start = np.concatenate([[0], np.cumsum(chunk_sizes)]).astype(np.int64)
+    n_chunks = len(chunk_sizes)
     chunk_of_point = np.empty(n, dtype=np.int64)
-    chunk_of_point[order] = np.repeat(np.arange(len(chunk_sizes)), chunk_sizes)
-    ordered = dist[order]
+    chunk_of_point[order] = np.repeat(np.arange(n_chunks), chunk_sizes)
+    # Each chunk's range of distances to each pivot, a few chunks at a time.
+    pivot_low = np.empty((n_chunks, n_pivots))
+    pivot_high = np.empty((n_chunks, n_pivots))
+    first = 0
+    while first < n_chunks:
+        last = int(np.searchsorted(chunk_start, chunk_start[first] + 8192, side="right")) - 1
+        last = min(max(last, first + 1), n_chunks)
+        lo, hi = int(chunk_start[first]), int(chunk_start[last])
+        block = dist[order[lo:hi]]
+        offsets = chunk_start[first:last] - lo
+        pivot_low[first:last] = np.minimum.reduceat(block, offsets, axis=0)
+        pivot_high[first:last] = np.maximum.reduceat(block, offsets, axis=0)
+        first = last
     del dist
-    pivot_low = np.minimum.reduceat(ordered, chunk_start[:-1], axis=0)
-    pivot_high = np.maximum.reduceat(ordered, chunk_start[:-1], axis=0)
     position_of_row = np.empty(n, dtype=np.int64)
     position_of_row[order] = np.arange(n)
     return _Layout(order, position_of_row, chunk_start, chunk_of_point, pivot_low, pivot_high, float(pivot_slack))
