@@ -10,7 +10,6 @@ PORT ?= 8501
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 $(RUN_STAMP): requirements.txt requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
@@ -23,8 +22,9 @@ $(TEST_STAMP): $(RUN_STAMP) requirements-dev.txt
 
 venv: $(TEST_STAMP)
 
+# One torch/BLAS thread: this 2-core VM stalls with two (first-use training takes 32 s instead of 6).
 run: $(RUN_STAMP)
-	$(BIN)/python -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	OMP_NUM_THREADS=1 $(BIN)/python -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # The dashboard's browser test drives Debian's Chromium with Playwright (no browser download).
 chromium:
