@@ -79,7 +79,7 @@ def test_parquet_input_with_vector_column_and_label_column(data):
         (["--input", "{folder}/X.npy", "--lens", "magic"], "unknown lens 'magic'"),
         (["--input", "{folder}/broken.npy"], "cannot read"),
         (["--input", "{folder}/X.npy", "--labels", "{folder}/short.npy"], "one entry per row"),
-        (["--input", "{folder}/X.npy", "--out", "{folder}/g.png"], "--out must end in .json or .graphml"),
+        (["--input", "{folder}/X.npy", "--out", "{folder}/g.png"], "--out must end in .json, .graphml, .html"),
         (["--input", "{folder}/nan.npy"], "row(s) with NaN or Inf"),
         (["--input", "{folder}/empty.npy"], "X is empty"),
     ],
@@ -127,3 +127,16 @@ def test_graph_of_cached_zoo_activations_is_cached_too(tmp_path):
     missing = run("--layer", "no.such.layer")
     assert missing.returncode == 2 and "unknown layer 'no.such.layer'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_html_output_is_an_offline_page_with_every_node(data):
+    folder, X, labels = data
+    out = folder / "graph.html"
+    result = run_cli("--input", folder / "X.npy", "--labels", folder / "y.npy", "--intervals", 10,
+                     "--eps", 2.5, "--out", out)
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    summary = json.loads(result.stdout)
+    assert page.count('"id": "cube') == summary["nodes"]  # every node is drawn
+    assert "vis-network" in page or "vis.Network" in page
+    assert "<script src=\"http" not in page and "<link href=\"http" not in page  # nothing from a CDN

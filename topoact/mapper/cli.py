@@ -12,7 +12,7 @@ import numpy as np
 
 from topoact import TopoactError
 
-OUTPUT_SUFFIXES = (".json", ".graphml")
+OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-    parser.add_argument("--out", help="write the graph: .json or .graphml")
+    parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
     parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
     from topoact.extract.cli import add_source_arguments
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from topoact.mapper.builder import Mapper
 
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise TopoactError(f"--out must end in {' or '.join(OUTPUT_SUFFIXES)}; got {args.out}")
+        raise TopoactError(f"--out must end in {', '.join(OUTPUT_SUFFIXES)}; got {args.out}")
     _check_ranges(args)
     if (args.input is None) == (args.model is None):
         raise TopoactError("give either --input FILE or --model MODEL --dataset DATASET [--layer LAYER]")
@@ -174,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
                        cached=cached)
     if args.out:
         out = Path(args.out)
-        if out.suffix.lower() == ".graphml":
+        if out.suffix.lower() == ".html":
+            out.write_text(_graph_page(graph, labels, acts, args), encoding="utf-8")
+        elif out.suffix.lower() == ".graphml":
             import networkx as nx
 
             nx_graph = graph.to_networkx()
@@ -190,6 +192,23 @@ def run(args: argparse.Namespace) -> int:
         summary["out"] = str(out)
     print(json.dumps(summary))
     return 0
+
+
+def _graph_page(graph, labels, acts, args) -> str:
+    """The graph as a self-contained interactive HTML page (vis-network inline, no network)."""
+    from topoact.viz.graph_view import build_graph_view, node_stats
+    from topoact.viz.layout import graph_layout
+    from topoact.viz.pyvis_html import graph_view_html
+
+    known = labels is not None
+    stats = node_stats(
+        graph, labels if known else np.full(graph.n_points, -1),
+        prediction=None if acts is None else acts.prediction,
+        confidence=None if acts is None else acts.confidence,
+    )
+    view = build_graph_view(graph, stats, graph_layout(graph), colour_by="majority_label" if known else "lens")
+    source = args.input or f"{args.model} / {args.dataset} / {acts.layer}"
+    return graph_view_html(view, heading=f"topoact Mapper graph: {source}")
 
 
 def _activations(args: argparse.Namespace):
