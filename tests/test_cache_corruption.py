@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from topoact.activations import ActivationSet
-from topoact.cache import CacheCorruptError, CacheError, Store, cache_key
+from topoact.cache import SCHEMA_VERSION, CacheCorruptError, CacheError, Store, cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = cache_key(test="corruption")
@@ -81,7 +81,7 @@ def test_other_schema_version_is_refused(tmp_path):
     for store in (Store(path), Store(path, read_only=True)):
         with pytest.raises(CacheCorruptError) as info:
             store.get_activations(KEY)
-        assert "schema version 999" in str(info.value) and "reads version 1" in str(info.value)
+        assert "schema version 999" in str(info.value) and f"reads version {SCHEMA_VERSION}" in str(info.value)
         assert_rebuild_hint(str(info.value))
     with pytest.raises(CacheCorruptError):
         Store(path).put_activations(KEY, acts())  # and never writes into it

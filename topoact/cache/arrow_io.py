@@ -65,10 +65,10 @@ def create_table_sql(table_name: str, dim: int) -> str:
     return f'CREATE TABLE "{table_name}" (vector FLOAT[{int(dim)}] NOT NULL, {cols})'
 
 
-def select_sql(table_name: str) -> str:
+def select_sql(table_name: str, *, with_vectors: bool = True) -> str:
     """Return the query that reads an activation table in insertion order."""
     names = ", ".join(name for name, _, _ in ROW_COLUMNS)
-    return f'SELECT vector, {names} FROM "{table_name}"'
+    return f'SELECT {"vector, " if with_vectors else ""}{names} FROM "{table_name}"'
 
 
 def _column_numpy(column: pa.ChunkedArray, out: np.ndarray | None, n_rows: int, width: int) -> np.ndarray:
@@ -89,7 +89,9 @@ def _column_numpy(column: pa.ChunkedArray, out: np.ndarray | None, n_rows: int, 
     return out
 
 
-def read_activations(table: pa.Table, n_rows: int, dim: int, *, copy: bool = False) -> dict[str, np.ndarray]:
+def read_activations(
+    table: pa.Table, n_rows: int, dim: int, *, copy: bool = False, vectors: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Return the columns of an activation table read back from DuckDB as NumPy arrays.
 
     Parameters
@@ -98,6 +100,9 @@ def read_activations(table: pa.Table, n_rows: int, dim: int, *, copy: bool = Fal
         Result of :func:`select_sql`.
     n_rows, dim : int
         Expected shape of the vectors (from the index row).
+    vectors : ndarray, optional
+        The vectors, already read from their ``.npy`` copy; ``table`` then holds only
+        the metadata columns.
     copy : bool, default False
         Return fresh writable arrays. Otherwise a column that arrived as one Arrow chunk
         is returned as a zero-copy, read-only view of the Arrow buffer (one chunk per
@@ -116,11 +121,18 @@ def read_activations(table: pa.Table, n_rows: int, dim: int, *, copy: bool = Fal
     """
     if table.num_rows != n_rows:
         raise ValueError(f"activation table holds {table.num_rows} rows, index says {n_rows}")
-    vector_type = table.schema.field("vector").type
-    if getattr(vector_type, "list_size", None) != dim:
-        raise ValueError(f"activation table has vector type {vector_type}, index says width {dim}")
     out: dict[str, np.ndarray] = {}
-    for name, dtype, width in [("vectors", "float32", dim)] + [(n, d, 0) for n, d, _ in ROW_COLUMNS]:
+    columns = [(n, d, 0) for n, d, _ in ROW_COLUMNS]
+    if vectors is None:
+        vector_type = table.schema.field("vector").type
+        if getattr(vector_type, "list_size", None) != dim:
+            raise ValueError(f"activation table has vector type {vector_type}, index says width {dim}")
+        columns = [("vectors", "float32", dim)] + columns
+    else:
+        out["vectors"] = vectors
+        if not copy:
+            vectors.flags.writeable = False
+    for name, dtype, width in columns:
         column = table.column("vector" if name == "vectors" else name)
         target = None
         if copy or column.num_chunks != 1:

@@ -1,6 +1,6 @@
 """The tables of the cache file and the check that a file is a cache this code can read.
 
-Layout (schema version 1):
+Layout (schema version 2):
 
 ``topoact_meta(name, value)``
     ``schema_version``, ``created_by`` (topoact version) and ``created`` (epoch seconds).
@@ -11,6 +11,10 @@ Layout (schema version 1):
     Mapper graphs as JSON text.
 ``runs(run_id, key, kind, params, summary, topoact_version, created)``
     A log of runs (one row per :meth:`Store.record_run`).
+``vector_files(table_name, file)``
+    For an activation table, the name of its immutable ``.npy`` copy of the vectors in
+    the ``<cache file>.vectors`` folder (a read accelerator: DuckDB's ``FLOAT[D]``
+    column stays the canonical copy). Written in the same transaction as the table.
 ``act_<digest>`` / ``tbl_<digest>``
     One table per activation set (``vector FLOAT[D]`` and the row metadata) or per
     stored Arrow table (anomaly scores and the like).
@@ -27,9 +31,9 @@ import topoact
 from topoact.cache.errors import REBUILD_HINT, CacheCorruptError
 
 #: Version of the table layout; a file with another version is refused with a rebuild hint.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs")
+_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files")
 
 _DDL = (
     "CREATE TABLE topoact_meta (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
@@ -38,6 +42,7 @@ _DDL = (
         meta VARCHAR NOT NULL, n_rows BIGINT, dim INTEGER, n_bytes BIGINT NOT NULL,
         arrow_schema BLOB, topoact_version VARCHAR NOT NULL, created DOUBLE NOT NULL)""",
     "CREATE TABLE graphs (key VARCHAR NOT NULL, body VARCHAR NOT NULL)",
+    "CREATE TABLE vector_files (table_name VARCHAR NOT NULL, file VARCHAR NOT NULL)",
     """CREATE TABLE runs (
         run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params VARCHAR NOT NULL, summary VARCHAR NOT NULL, topoact_version VARCHAR NOT NULL,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 import topoact
@@ -192,18 +193,56 @@ class Store:
                 con.close()
 
     @staticmethod
-    def _drop_entry(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> None:
-        """Remove entry (kind, key) and its table, inside the caller's transaction."""
+    def _drop_entry(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> list[str]:
+        """Remove entry (kind, key) and its table, inside the caller's transaction.
+
+        Returns the vector files the entry used; delete them once the transaction has
+        committed (:meth:`_delete_vector_files`), never before.
+        """
         rows = con.execute(
             "SELECT table_name FROM entries WHERE kind = ? AND key = ?", [kind, key]
         ).fetchall()
         existing = user_tables(con)
+        files: list[str] = []
         for (table_name,) in rows:
             if table_name and table_name in existing:
                 con.execute(f'DROP TABLE "{table_name}"')
+            if table_name:
+                found = con.execute(
+                    "SELECT file FROM vector_files WHERE table_name = ?", [table_name]
+                ).fetchall()
+                files += [file for (file,) in found]
+                con.execute("DELETE FROM vector_files WHERE table_name = ?", [table_name])
         con.execute("DELETE FROM entries WHERE kind = ? AND key = ?", [kind, key])
         if kind == GRAPH:
             con.execute("DELETE FROM graphs WHERE key = ?", [key])
+        return files
+
+    @property
+    def vector_dir(self) -> Path:
+        """Folder of the vectors' ``.npy`` copies: ``<cache file>.vectors``."""
+        return self.path.with_name(self.path.name + ".vectors")
+
+    def _delete_vector_files(self, files: list[str]) -> None:
+        for file in files:
+            (self.vector_dir / Path(file).name).unlink(missing_ok=True)
+
+    def _write_vector_file(self, table_name: str, vectors: np.ndarray) -> Path:
+        """Write an immutable ``.npy`` copy of ``vectors`` under a fresh name (not yet referenced)."""
+        self.vector_dir.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        target = self.vector_dir / f"{table_name}-{token}.npy"
+        partial = self.vector_dir / f".partial-{token}.npy"
+        try:
+            with open(partial, "wb") as handle:
+                np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return target
 
     @staticmethod
     def _write_index_row(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
@@ -227,14 +266,30 @@ class Store:
         ddl: str | None,
         row: dict[str, Any],
         compression: str = "auto",
+        vector_file: Path | None = None,
     ) -> None:
-        """Store ``table`` as the table of entry (kind, key) and index it, in one transaction."""
+        """Store ``table`` as the table of entry (kind, key) and index it, in one transaction.
+
+        ``vector_file`` (already written) is recorded in the same transaction; files of
+        the replaced entry are deleted after the commit, and ``vector_file`` is deleted
+        if the transaction fails.
+        """
         table_name = _table_name(prefix, kind, key)
         view = f"topoact_src_{uuid.uuid4().hex}"
+        try:
+            old_files = self._put_arrow_transaction(kind, key, table_name, view, table, ddl, row,
+                                                    compression, vector_file)
+        except BaseException:
+            if vector_file is not None:
+                vector_file.unlink(missing_ok=True)
+            raise
+        self._delete_vector_files(old_files)
+
+    def _put_arrow_transaction(self, kind, key, table_name, view, table, ddl, row, compression, vector_file):
         with self._writing() as con:
             # applies to the checkpoint when this connection closes (settings are not data)
             con.execute(f"SET force_compression = '{compression}'")
-            self._drop_entry(con, kind, key)
+            old_files = self._drop_entry(con, kind, key)
             con.register(view, table)
             try:
                 if ddl is None:
@@ -244,7 +299,10 @@ class Store:
                     con.execute(f'INSERT INTO "{table_name}" SELECT * FROM "{view}"')
             finally:
                 con.unregister(view)
+            if vector_file is not None:
+                con.execute("INSERT INTO vector_files VALUES (?, ?)", [table_name, vector_file.name])
             self._write_index_row(con, {**row, "kind": kind, "key": key, "table_name": table_name})
+        return old_files
 
     def _entry(self, con: duckdb.DuckDBPyConnection, kind: str, key: str) -> tuple | None:
         rows = con.execute(
@@ -285,7 +343,10 @@ class Store:
             "n_bytes": acts.n_rows * (acts.dim * 4 + arrow_io.ROW_META_BYTES),
         }
         ddl = arrow_io.create_table_sql("{table}", acts.dim)
-        self._put_arrow(ACTIVATIONS, key, "act", table, ddl, row, ACTIVATION_COMPRESSION)
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to write")
+        vector_file = self._write_vector_file(_table_name("act", ACTIVATIONS, key), acts.vectors)
+        self._put_arrow(ACTIVATIONS, key, "act", table, ddl, row, ACTIVATION_COMPRESSION, vector_file)
 
     def get_activations(self, key: str, *, copy: bool = False) -> ActivationSet | None:
         """Return the activation set stored under ``key``, or None on a miss.
@@ -312,12 +373,29 @@ class Store:
             if entry is None:
                 return None
             table_name, layer, meta, n_rows, dim, _ = entry
-            table = con.sql(arrow_io.select_sql(table_name)).to_arrow_table(max(int(n_rows), 1))
+            # Fast path: the vectors' .npy copy (np.load speed), metadata from DuckDB.
+            # The copy is read while this connection blocks writers, so it cannot be
+            # replaced underneath; a missing or mismatched copy falls back to DuckDB.
+            vectors = self._read_vector_file(con, table_name, int(n_rows), int(dim))
+            query = arrow_io.select_sql(table_name, with_vectors=vectors is None)
+            table = con.sql(query).to_arrow_table(max(int(n_rows), 1))
         try:
-            arrays = arrow_io.read_activations(table, int(n_rows), int(dim), copy=copy)
+            arrays = arrow_io.read_activations(table, int(n_rows), int(dim), copy=copy, vectors=vectors)
         except ValueError as exc:
             raise CacheCorruptError(f"cache entry {key} in {self.path} is damaged: {exc}") from exc
         return ActivationSet(layer=layer, meta=json.loads(meta), **arrays)
+
+    def _read_vector_file(self, con, table_name: str, n_rows: int, dim: int) -> np.ndarray | None:
+        rows = con.execute("SELECT file FROM vector_files WHERE table_name = ?", [table_name]).fetchall()
+        if not rows:
+            return None
+        try:
+            vectors = np.load(self.vector_dir / Path(rows[0][0]).name, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if vectors.shape != (n_rows, dim) or vectors.dtype != np.float32:
+            return None
+        return vectors
 
     def has_activations(self, key: str) -> bool:
         """Return True if an activation set is stored under ``key``."""
@@ -518,9 +596,10 @@ class Store:
         ]
 
     def size_bytes(self) -> int:
-        """Return the size on disk of the cache file and its write-ahead log, in bytes."""
+        """Return the size on disk of the cache file, its write-ahead log and vector files, in bytes."""
         total = 0
-        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+        vector_files = list(self.vector_dir.iterdir()) if self.vector_dir.is_dir() else []
+        for path in [self.path, self.path.with_name(self.path.name + ".wal"), *vector_files]:
             try:
                 total += path.stat().st_size
             except FileNotFoundError:
@@ -546,6 +625,7 @@ class Store:
             return 0
         if kind is None:
             return self._clear_all()
+        files: list[str] = []
         with self._writing() as con:
             removed = 0
             if kind == RUNS:
@@ -554,8 +634,9 @@ class Store:
             else:
                 rows = con.execute("SELECT kind, key FROM entries WHERE kind = ?", [kind]).fetchall()
                 for entry_kind, key in rows:
-                    self._drop_entry(con, entry_kind, key)
+                    files += self._drop_entry(con, entry_kind, key)
                 removed = len(rows)
+        self._delete_vector_files(files)
         return removed
 
     def _clear_all(self) -> int:
@@ -576,6 +657,9 @@ class Store:
             con.execute("CHECKPOINT")
             check_schema(con, self.path, create=True)
             con.execute("BEGIN TRANSACTION")  # _writing commits this empty transaction
+        if self.vector_dir.is_dir():  # every entry is gone, so is every vector file
+            for file in self.vector_dir.iterdir():
+                file.unlink(missing_ok=True)
         return int(n_entries + n_runs)
 
     def check(self) -> None:
@@ -633,6 +717,8 @@ class Store:
                 os.replace(self.path, target)
                 if wal.exists():
                     os.replace(wal, target.with_name(target.name + ".wal"))
+                if self.vector_dir.exists():
+                    os.replace(self.vector_dir, target.with_name(target.name + ".vectors"))
                 moved = target
         self.check()
         return moved
