@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: steady timings on a shared 2-core VM; 0 = torch's default)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--samplings", nargs="+", default=["random_position", "all_positions"])
     parser.add_argument("--no-results", action="store_true", help="do not touch bench/RESULTS.md")
