@@ -155,3 +155,19 @@ def test_cover_always_covers_the_extremes():
         for n_intervals in (1, 3, 7):
             membership = UniformCover(n_intervals=n_intervals, overlap=0.0).fit(lens).transform(lens)
             assert np.all(np.asarray(membership.sum(axis=1)).ravel() >= 1)
+
+
+def test_parts_can_be_passed_as_objects_and_the_functional_core_agrees():
+    from topoact.mapper import mapper_graph
+
+    X, _ = relu_gaussian_mixture(800, dim=16, n_clusters=4, seed=5, dtype=np.float64)
+    by_name = Mapper(lens="l1norm", cover="balanced", n_intervals=6, overlap=0.4, eps=2.0, min_samples=4).fit(X)
+    by_object = Mapper(lens=NormLens(ord=1), cover=BalancedCover(n_intervals=6, overlap=0.4),
+                       clusterer=DBSCAN(eps=2.0, min_samples=4)).fit(X)
+    assert by_object.graph_.node_ids == by_name.graph_.node_ids
+    assert all(np.array_equal(a, b) for a, b in zip(by_object.graph_.node_members, by_name.graph_.node_members))
+    lens = NormLens(ord=1).fit_transform(X)
+    cover = BalancedCover(n_intervals=6, overlap=0.4).fit(lens)
+    core = mapper_graph(X, lens, cover.transform(lens), DBSCAN(eps=2.0, min_samples=4))
+    assert [m.tolist() for m in core.node_members] == [m.tolist() for m in by_name.graph_.node_members]
+    assert np.array_equal(core.edges, by_name.graph_.edges)

@@ -98,7 +98,7 @@ def mapper_graph(
         for e in range(membership.shape[1])
     ]
     if isinstance(clusterer, DBSCAN):
-        eps = float(clusterer.eps_ if hasattr(clusterer, "eps_") else clusterer.eps)
+        eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
         if neighbor_graph is None:
             neighbor_graph = EpsilonGraph.build(
                 X, lens_values, eps, metric=clusterer.metric, n_jobs=clusterer.n_jobs,
