@@ -1,6 +1,7 @@
 """Properties that hold for every input: checked on generated data with hypothesis."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -142,3 +143,25 @@ def test_fit_does_not_modify_the_data():
         for metric in ("euclidean", "cosine"):
             Mapper(n_intervals=5, metric=metric).fit(X)
             np.testing.assert_array_equal(X, before)
+
+
+def test_interrupted_search_is_redone_not_trusted():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 6))
+    lens = np.linalg.norm(X, axis=1, keepdims=True)
+    everything = sp.csc_matrix(np.ones((600, 1), dtype=bool))
+    fresh = EpsilonGraph.build(X, lens, 1.5, chunk_size=16, n_pivots=4)
+    fresh.extend(everything)
+
+    def stop_halfway(done, total):
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    graph = EpsilonGraph.build(X, lens, 1.5, chunk_size=16, n_pivots=4)
+    with pytest.raises(KeyboardInterrupt):
+        graph.extend(everything, progress=stop_halfway)
+    assert graph.extend(everything) > 0  # nothing was marked as done
+    assert graph.n_edges == fresh.n_edges
+    first, second, local = graph.edges_within(np.arange(600))
+    again = fresh.edges_within(np.arange(600))
+    assert np.array_equal(first, again[0]) and np.array_equal(second, again[1])

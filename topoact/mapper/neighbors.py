@@ -224,10 +224,6 @@ class EpsilonGraph:
                 layout.pivot_low[a] - layout.pivot_high[cols],
             ).max(axis=1)
             candidates.append(cols[gap <= threshold])
-        n_examined = int(needed.sum())
-        self._examined |= needed
-        self._examined |= needed.T
-
         n_workers = min(resolve_n_jobs(self.n_jobs), len(rows))
         results: list = [None] * len(rows)
 
@@ -245,7 +241,10 @@ class EpsilonGraph:
             self.pairs_computed += n_pairs
             self.pairs_rechecked += n_rechecked
         self._merge([(int(rows[k]), counts, second) for k, (counts, second, _, _) in enumerate(results)])
-        return n_examined
+        # Only now: a search interrupted midway must not leave pairs marked as done.
+        self._examined |= needed
+        self._examined |= needed.T
+        return int(needed.sum())
 
     @staticmethod
     def _collect(outcomes, results: list, progress) -> None:
