@@ -1,0 +1,25 @@
+"""Anomaly ranking on Mapper graphs: which samples look mislabelled or out of place, and why.
+
+>>> from topoact.anomaly import anomaly_scores, rank_samples
+>>> scores = anomaly_scores(graph, labels, vectors=X, prediction=pred, confidence=conf)  # doctest: +SKIP
+>>> rank_samples(scores, top=50)  # doctest: +SKIP
+"""
+
+from topoact.anomaly.scores import (
+    DEFAULT_WEIGHTS,
+    SCORE_COLUMNS,
+    aggregate_by_sample,
+    anomaly_scores,
+    combine_scores,
+    graph_scores,
+    node_anomaly_summary,
+    rank_order,
+    rank_samples,
+    stability,
+    vector_scores,
+)
+
+__all__ = [
+    "DEFAULT_WEIGHTS", "SCORE_COLUMNS", "aggregate_by_sample", "anomaly_scores", "combine_scores",
+    "graph_scores", "node_anomaly_summary", "rank_order", "rank_samples", "stability", "vector_scores",
+]
