@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "extract": "topoact.extract.cli",
     "mapper": "topoact.mapper.cli",
     "cache": "topoact.cache.cli",
+    "anomalies": "topoact.anomaly.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

@@ -259,13 +259,14 @@ def combine_scores(scores: pd.DataFrame, weights: Mapping[str, float] | None = N
 def _reasons(frame: pd.DataFrame, labels: np.ndarray, prediction, threshold: float) -> list[str]:
     out = []
     cols = set(frame.columns)
+    majority = frame["node_majority"].to_numpy()
     for i in range(len(frame)):
         row = frame.iloc[i]
         parts = []
         if row["noise"] >= 1:
             parts.append("never clustered (DBSCAN noise)")
         if row["node_disagreement"] >= threshold:
-            parts.append(f"label {labels[i]} vs node majority {row['node_majority']} "
+            parts.append(f"label {labels[i]} vs node majority {majority[i]} "
                          f"({row['node_disagreement']:.0%} of node members differ)")
         if row["impurity"] >= threshold:
             parts.append(f"impure nodes (point purity {1 - row['impurity']:.2f})")
