@@ -23,3 +23,7 @@ __all__ = [
     "DEFAULT_WEIGHTS", "SCORE_COLUMNS", "aggregate_by_sample", "anomaly_scores", "combine_scores",
     "graph_scores", "node_anomaly_summary", "rank_order", "rank_samples", "stability", "vector_scores",
 ]
+
+from topoact.anomaly.structure import Finding, structure_report  # noqa: E402
+
+__all__ += ["Finding", "structure_report"]
