@@ -179,6 +179,16 @@ def summary_rows(result: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def verdict(result: pd.DataFrame, layer: str) -> str:
+    """Whether the combined rank beats both baselines on AUROC at ``layer`` (4 decimals)."""
+    at = result[result["layer"] == layer].set_index("score")["auroc"]
+    c, knn, loss = at["combined"], at["baseline_knn"], at["baseline_loss"]
+    beats = c > knn and c > loss
+    return (f"At {layer}: combined AUROC {c:.4f}, k-NN baseline {knn:.4f}, loss baseline {loss:.4f}: "
+            + ("the combined rank beats both baselines." if beats else
+               "the combined rank does **not** beat both baselines here."))
+
+
 def markdown(frame: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table (index as the first column)."""
     head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
@@ -212,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Run time {info['seconds']} s.",
             "",
             markdown(summary.round(3)),
+            "",
+            verdict(result, best),
             "",
             f"Best layer (combined AUROC): **{best}**. Every score there:",
             "",
