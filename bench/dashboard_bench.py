@@ -1,9 +1,11 @@
 """Dashboard timing goals (a benchmark, not a test), measured in Debian Chromium.
 
-1. First graph on cached activations: a fresh `streamlit run` whose DuckDB cache already
-   holds the default activations (digits_cnn / digits / block1) but no graph; time from
-   `page.goto` to the graph drawn in the canvas (goal < 5 s). Also a second browser
-   session on the same server (graph cached).
+1. First graph on cached activations: a fresh server started as `make run` does
+   (`dashboard/serve.py`, which imports torch and builds the default view before it
+   serves) whose DuckDB cache already holds the default activations (digits_cnn / digits
+   / block3) but no graph; time from `page.goto` to the graph drawn in the canvas (goal
+   < 5 s). The launcher's start-up (process start to a healthy server) is reported on its
+   own line. Also a second browser session on the same server.
 2. Parameter change on ~20k cached points: sampling `all_positions` (1,797 digits x 16
    positions = 28,752 vectors); time from changing the interval count to the new
    graph drawn (goal < 2 s).
@@ -46,8 +48,8 @@ def _prepare_cache(folder: Path) -> None:
 
     model, data = zoo.load_model("digits_cnn"), zoo.load_dataset("digits")
     store = Store()
-    get_or_extract(model, data, ["block1"], store=store, sampling="random_position")
-    get_or_extract(model, data, ["block1"], store=store, sampling="all_positions")
+    get_or_extract(model, data, ["block3"], store=store, sampling="random_position")
+    get_or_extract(model, data, ["block3"], store=store, sampling="all_positions")
 
 
 def _graph_key(frame) -> str:
@@ -63,18 +65,21 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, TOPOACT_CACHE_DIR=str(folder), OMP_NUM_THREADS="1")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard/app.py"), "--server.address", "127.0.0.1",
+        [sys.executable, str(REPO / "dashboard/serve.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     results = []
+    started = time.perf_counter()
     try:
-        for _ in range(240):
+        for _ in range(2400):
             try:
                 urllib.request.urlopen(url + "/_stcore/health", timeout=1)
                 break
             except OSError:
-                time.sleep(0.25)
+                time.sleep(0.05)
+        results.append(("server start-up incl. warm-up (`make run` prints the URL when ready)",
+                        time.perf_counter() - started))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             for label in ("first graph, cached activations, cold server (goal < 5 s)",

@@ -51,7 +51,7 @@ def test_explore_opens_on_offline_default_with_graph():
     at = _app()
     assert _widget(at.selectbox, "model").value == "digits_cnn"
     assert _widget(at.selectbox, "dataset").value == "digits"
-    assert _widget(at.selectbox, "layer").value == "block1"
+    assert _widget(at.selectbox, "layer").value == "block3"
     assert _widget(at.selectbox, "sampling").value == "random_position"
     assert _widget(at.number_input, "sample_size").value == 1797
     for key in ("lens", "metric", "colour_by", "search_class"):

@@ -1,4 +1,4 @@
-"""Real browser: `streamlit run` on a free localhost port, driven by Playwright + Debian Chromium.
+"""Real browser: `dashboard/serve.py` (what `make run` starts) on a free localhost port, driven by Playwright + Debian Chromium.
 
 Runs the default exploration, checks the graph canvas holds the expected nodes, clicks a
 node on the canvas and checks the inspector shows its members; saves a screenshot.
@@ -32,7 +32,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -56,7 +56,8 @@ def server(tmp_path_factory):
     env = dict(os.environ, TOPOACT_CACHE_DIR=str(cache), OMP_NUM_THREADS="1")
     log = open(cache / "streamlit.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+        # the launcher `make run` uses: it warms the default view before the server starts
+        [sys.executable, str(REPO / "dashboard" / "serve.py"),
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

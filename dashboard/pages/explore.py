@@ -96,7 +96,8 @@ except (zoo.ZooError, OSError, ValueError) as exc:
 class_names = list(dataset.class_names)
 with st.sidebar:
     layers = list(entry.default_layers) + [name for name in model.layers() if name not in entry.default_layers]
-    _keep(layers, "layer")
+    if st.session_state.get("layer") not in layers:
+        st.session_state["layer"] = services.default_layer(model_name, layers)
     st.selectbox("Layer", layers, key="layer", help="The model's default layers first, then every module.")
     samplings = list(services.samplings_for(entry.modality))
     _keep(samplings, "sampling")
@@ -201,22 +202,28 @@ with inspector_col:
         st.markdown("**Node inspector**")
         render_inspector(result, acts, dataset, model, class_names)
 
-table_tab, projection_tab, export_tab = st.tabs(["Node table", "Linked projection", "Export"])
+# Hidden tabs are not built (``.open``): the projection chart and the downloads cost the
+# browser seconds on a first load that shows only the table.
+table_tab, projection_tab, export_tab = st.tabs(["Node table", "Linked projection", "Export"], key="below_graph_tab",
+                                                on_change="rerun")
 with table_tab:
-    frame = node_table(result, class_names)
-    st.session_state["_table_node_ids"] = list(frame["node"])
-    st.dataframe(frame, key="node_table_widget", on_select=_on_table_select, selection_mode="single-row",
-                 hide_index=True, height=320, width="stretch")
+    if table_tab.open:
+        frame = node_table(result, class_names)
+        st.session_state["_table_node_ids"] = list(frame["node"])
+        st.dataframe(frame, key="node_table_widget", on_select=_on_table_select, selection_mode="single-row",
+                     hide_index=True, height=320, width="stretch")
 with projection_tab:
-    methods = available_projections()
-    _keep(methods, "projection_method")
-    st.radio("Projection", methods, key="projection_method", horizontal=True,
-             help="PCA of the same activation vectors; UMAP when umap-learn is installed.")
-    coords = services.projection(acts_key, acts.vectors, st.session_state["projection_method"])
-    render_projection(result, acts, coords, st.session_state["colour_by"], class_names)
+    if projection_tab.open:
+        methods = available_projections()
+        _keep(methods, "projection_method")
+        st.radio("Projection", methods, key="projection_method", horizontal=True,
+                 help="PCA of the same activation vectors; UMAP when umap-learn is installed.")
+        coords = services.projection(acts_key, acts.vectors, st.session_state["projection_method"])
+        render_projection(result, acts, coords, st.session_state["colour_by"], class_names)
 with export_tab:
-    st.download_button("Graph as standalone HTML (pyvis, offline)",
-                       lambda: graph_view_html(view, heading=f"{model_name} {choice.layer}").encode(),
-                       file_name=f"{model_name}_{choice.layer}_mapper.html", mime="text/html")
-    st.download_button("Graph as JSON", lambda: graph.to_json().encode(), file_name=f"{model_name}_{choice.layer}_mapper.json",
-                       mime="application/json")
+    if export_tab.open:
+        st.download_button("Graph as standalone HTML (pyvis, offline)",
+                           lambda: graph_view_html(view, heading=f"{model_name} {choice.layer}").encode(),
+                           file_name=f"{model_name}_{choice.layer}_mapper.html", mime="text/html")
+        st.download_button("Graph as JSON", lambda: graph.to_json().encode(),
+                           file_name=f"{model_name}_{choice.layer}_mapper.json", mime="application/json")
