@@ -14,11 +14,24 @@ ModuleModel, ItemsDataset, Entry
     Wrap your own ``nn.Module`` and in-memory data.
 """
 
-from topoact.extract.adapters import Entry, ItemsDataset, ModuleModel
-from topoact.extract.extractor import extract_activations
-from topoact.extract.hooks import Capture, capture
-from topoact.extract.pipeline import activation_key, get_or_extract
-from topoact.extract.sampling import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
+import importlib
+
+from topoact.extract.names import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
+
+# Everything else imports torch: loaded on first use, so that ``topoact.extract.cli``
+# (and the command lines that share its arguments) start without it.
+_LAZY = {
+    "Entry": "adapters", "ItemsDataset": "adapters", "ModuleModel": "adapters",
+    "extract_activations": "extractor", "Capture": "hooks", "capture": "hooks",
+    "activation_key": "pipeline", "get_or_extract": "pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"topoact.extract.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'topoact.extract' has no attribute {name!r}")
+
 
 __all__ = [
     "Capture",

@@ -16,8 +16,7 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
-from topoact.extract.extractor import NONFINITE_POLICIES, resolve_device
-from topoact.extract.sampling import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
+from topoact.extract.names import IMAGE_SAMPLINGS, NONFINITE_POLICIES, SAMPLINGS, TEXT_SAMPLINGS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,6 +80,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"unknown --nonfinite {args.nonfinite!r}; valid: {', '.join(NONFINITE_POLICIES)}")
     if args.untrained and args.checkpoint:
         raise ValueError("--untrained and --checkpoint exclude each other")
+    from topoact.extract.extractor import resolve_device
+
     resolve_device(args.device)
 
 

@@ -28,7 +28,7 @@ from topoact.extract.hooks import Capture, capture
 from topoact.extract.sampling import LAYOUTS, Sampled, check_sampling, sample, subset_rows
 
 Progress = Callable[[int, int], Any]
-NONFINITE_POLICIES: tuple[str, ...] = ("raise", "drop")
+from topoact.extract.names import NONFINITE_POLICIES  # noqa: E402,F401  (re-exported)
 _SPECIAL_MASK_KEY = "special_tokens_mask"
 
 

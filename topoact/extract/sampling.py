@@ -53,9 +53,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-IMAGE_SAMPLINGS: tuple[str, ...] = ("random_position", "gap", "max_norm", "all_positions")
-TEXT_SAMPLINGS: tuple[str, ...] = ("random_token", "cls", "mean_tokens", "all_tokens")
-SAMPLINGS: tuple[str, ...] = IMAGE_SAMPLINGS + TEXT_SAMPLINGS
+from topoact.extract.names import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS  # noqa: F401  (re-exported)
 LAYOUTS: tuple[str, ...] = ("nchw", "nhwc")
 
 Layout = Literal["nchw", "nhwc"]
