@@ -129,6 +129,33 @@ def test_default_exploration_in_chromium(server, tmp_path):
         page.get_by_text("Download members (CSV)").wait_for()
         page.evaluate("() => { for (const el of document.querySelectorAll('[data-testid=stMain], section')) el.scrollTo(0, 0); }")
         page.screenshot(path=str(out_dir / "dashboard.png"))
+
+        # Recolour: the same vis-network keeps positions; only the changed nodes are updated.
+        before = graph_frame.evaluate(
+            """() => { const net = window.topoactNetwork; window.topoactBeforeRecolour = net;
+                 const d = net.body.data.nodes;
+                 return {positions: net.getPositions(),
+                         colours: Object.fromEntries(d.getIds().map(id => [id, d.get(id).color.background]))}; }"""
+        )
+        page.get_by_role("combobox", name="Colour nodes by").click()
+        page.get_by_role("option", name="purity", exact=True).click()
+        graph_frame.wait_for_function(
+            """colours => { const d = window.topoactNetwork.body.data.nodes;
+                 return d.getIds().some(id => d.get(id).color.background !== colours[id]); }""",
+            arg=before["colours"], timeout=60_000,
+        )
+        after = graph_frame.evaluate(
+            """() => { const net = window.topoactNetwork; const d = net.body.data.nodes;
+                 return {same: net === window.topoactBeforeRecolour, positions: net.getPositions(),
+                         colours: Object.fromEntries(d.getIds().map(id => [id, d.get(id).color.background])),
+                         update: document.getElementById('graph').dataset.lastUpdate,
+                         tooltip: d.get(d.getIds()[0]).title.innerText}; }"""
+        )
+        assert after["same"] and after["positions"] == before["positions"]
+        recoloured = sum(after["colours"][k] != before["colours"][k] for k in before["colours"])
+        assert recoloured > 0
+        assert after["update"] == f"{recoloured} nodes, 0 edges"
+        assert "purity:" in after["tooltip"]
         assert not external, external
         browser.close()
     assert (out_dir / "dashboard.png").stat().st_size > 10_000
