@@ -23,12 +23,20 @@ def main(argv: list[str]) -> None:
         sys.path.insert(0, str(REPO))
     start = time.perf_counter()
     print("topoact: warming up (torch, the zoo, the default model and graph) …", flush=True)
+    import logging
+
+    # Outside a script run st.cache_data warns that no runtime exists yet; the caches
+    # are process-wide and the server's runs share them.
+    quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    no_runtime = logging.Filter("no-such-logger")  # drops every record it sees
+    quiet.addFilter(no_runtime)
     from dashboard import services
 
     try:
         services.warm_up(lambda message: print(f"topoact: {message}", flush=True))
     except Exception as exc:  # the page shows the same problem with context; still serve
         print(f"topoact: warm-up failed ({type(exc).__name__}: {exc}); starting anyway", flush=True)
+    quiet.removeFilter(no_runtime)
     print(f"topoact: warm in {time.perf_counter() - start:.1f} s", flush=True)
 
     from streamlit.web import cli
