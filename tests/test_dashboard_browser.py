@@ -156,6 +156,14 @@ def test_default_exploration_in_chromium(server, tmp_path):
         assert recoloured > 0
         assert after["update"] == f"{recoloured} nodes, 0 edges"
         assert "purity:" in after["tooltip"]
+
+        # Hidden tabs are built when opened (st.tabs on_change="rerun"): the projection chart.
+        charts = page.locator("[data-testid='stVegaLiteChart']").count()  # the inspector's class bars
+        page.get_by_role("tab", name="Linked projection").click()
+        page.wait_for_function("n => document.querySelectorAll(\"[data-testid='stVegaLiteChart']\").length > n",
+                               arg=charts, timeout=60_000)
+        page.get_by_role("tab", name="Export").click()
+        page.get_by_text("Graph as JSON").wait_for(timeout=60_000)
         assert not external, external
         browser.close()
     assert (out_dir / "dashboard.png").stat().st_size > 10_000
