@@ -106,11 +106,11 @@ def test_unknown_weights_choice_and_checkpoint_with_untrained_are_errors(tmp_pat
 
 @pytest.mark.parametrize("name", ["digits_cnn", "digits_mlp"])
 def test_digits_models_train_to_97_percent_on_held_out_digits(name, zoo_cache):
-    from zoo.digits import split_indices
+    from zoo.digits import recipe_fingerprint, split_indices
 
     steps: list[tuple[float, str]] = []
     model = zoo.load_model(name, progress=lambda fraction, message: steps.append((fraction, message)))
-    assert (zoo_cache / "zoo" / "weights" / f"{name}.safetensors").is_file()
+    assert (zoo_cache / "zoo" / "weights" / f"{name}-{recipe_fingerprint(name)}.safetensors").is_file()
     assert steps[-1][0] == 1.0 and all(0.0 <= f <= 1.0 for f, _ in steps)
     digits = zoo.load_dataset("digits")
     _, test_rows = split_indices()
@@ -277,3 +277,15 @@ def test_layers_accept_any_dotted_name_and_reject_unknown_ones(mobilenet):
     assert "zoo layers mobilenetv2_100 --all" in message  # more than fit on the line
     with pytest.raises(ZooError, match="no layer given"):
         mobilenet.check_layers([])
+
+
+def test_trained_weights_are_named_by_their_recipe(monkeypatch):
+    """A changed architecture or recipe must never load an old file (it would not fit)."""
+    from zoo import digits
+
+    before = digits.recipe_fingerprint("digits_mlp")
+    assert before == digits.recipe_fingerprint("digits_mlp")  # stable
+    factory, epochs, learning_rate = digits.ARCHITECTURES["digits_mlp"]
+    monkeypatch.setitem(digits.ARCHITECTURES, "digits_mlp", (factory, epochs + 1, learning_rate))
+    assert digits.recipe_fingerprint("digits_mlp") != before
+    assert digits.recipe_fingerprint("digits_cnn") != before

@@ -164,11 +164,22 @@ def train(architecture: str, progress: ProgressFn | None = None, show_bar: bool 
     return model.eval(), metrics
 
 
+def recipe_fingerprint(architecture: str) -> str:
+    """Short hash of everything that makes the trained weights: layer shapes, epochs,
+    learning rate, seed and split. A changed recipe never reuses an old file."""
+    import hashlib
+
+    shapes = [(name, tuple(tensor.shape)) for name, tensor in build(architecture).state_dict().items()]
+    _, epochs, learning_rate = ARCHITECTURES[architecture]
+    recipe = repr((shapes, epochs, learning_rate, TRAINING_SEED, TEST_FRACTION))
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
 def trained_checkpoint(architecture: str, progress: ProgressFn | None = None) -> Path:
-    """Return ``cache/zoo/weights/<architecture>.safetensors``, training it the first time."""
+    """Return ``cache/zoo/weights/<architecture>-<recipe>.safetensors``, training it the first time."""
     from safetensors.torch import save
 
-    target = zoo_cache_dir("weights") / f"{architecture}.safetensors"
+    target = zoo_cache_dir("weights") / f"{architecture}-{recipe_fingerprint(architecture)}.safetensors"
     if target.is_file():
         return target
     model, metrics = train(architecture, progress=progress)
