@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["MapperGraph", "GRAPH_FORMAT"]
+__all__ = ["MapperGraph", "GRAPH_FORMAT", "node_membership"]
 
 GRAPH_FORMAT = "topoact.mapper-graph/1"
 
@@ -142,20 +142,7 @@ class MapperGraph:
 
     def membership_matrix(self) -> sp.csc_matrix:
         """Sparse ``(n_points, n_nodes)`` boolean matrix: row i is in node j."""
-        sizes = self.node_sizes
-        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        indices = (
-            np.concatenate(self.node_members).astype(np.int64)
-            if self.node_members
-            else np.empty(0, np.int64)
-        )
-        return sp.csc_matrix(
-            (np.ones(indices.size, dtype=bool), indices, indptr), shape=(self.n_points, self.n_nodes)
-        )
-
-    def nodes_of_point(self, row: int) -> np.ndarray:
-        """Positions of the nodes that contain data row ``row``."""
-        return np.flatnonzero([np.any(m == row) for m in self.node_members])
+        return node_membership(self.node_members, self.n_points)
 
     def summary(self) -> dict:
         """One-line facts: nodes, edges, components, loops, branch points, noise points."""
@@ -317,6 +304,16 @@ class MapperGraph:
         if not isinstance(other, MapperGraph):
             return NotImplemented
         return self.to_dict() == other.to_dict()
+
+
+def node_membership(node_members: list[np.ndarray], n_points: int, dtype=bool) -> sp.csc_matrix:
+    """Sparse ``(n_points, n_nodes)`` matrix with a one where row i is a member of node j."""
+    sizes = np.array([m.size for m in node_members], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    indices = np.concatenate(node_members).astype(np.int64) if node_members else np.empty(0, np.int64)
+    return sp.csc_matrix(
+        (np.ones(indices.size, dtype=dtype), indices, indptr), shape=(n_points, len(node_members))
+    )
 
 
 def _json_scalar(value):

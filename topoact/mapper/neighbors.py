@@ -389,15 +389,6 @@ class EpsilonGraph:
         keep = (first >= 0) & (second >= 0)
         return first[keep], second[keep], local_of_member
 
-    def memory_bytes(self) -> int:
-        """Bytes held by the search state (norms, layout, edges); X itself is not copied."""
-        layout = self._layout
-        parts = [self._sqnorm, self._examined, self._edge_second, self._edge_ptr,
-                 layout.order, layout.position_of_row, layout.chunk_of_point, layout.pivot_low, layout.pivot_high]
-        if self._inv_norm is not None:
-            parts.append(self._inv_norm)
-        return int(sum(part.nbytes for part in parts))
-
 
 def _row_sqnorms(X: np.ndarray) -> np.ndarray:
     """Squared row norms in float64, computed block-wise (no full float64 copy)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from topoact.mapper.graph import node_membership
+
 __all__ = ["nerve_edges"]
 
 
@@ -33,12 +35,7 @@ def nerve_edges(
     n_nodes = len(node_members)
     if n_nodes < 2:
         return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
-    sizes = np.array([m.size for m in node_members])
-    indptr = np.concatenate([[0], np.cumsum(sizes)])
-    indices = np.concatenate(node_members)
-    membership = sp.csc_matrix(
-        (np.ones(indices.size, dtype=np.int32), indices, indptr), shape=(n_points, n_nodes)
-    )
+    membership = node_membership(node_members, n_points, dtype=np.int32)
     overlap = sp.triu(membership.T @ membership, k=1).tocoo()
     keep = overlap.data >= min_intersection
     edges = np.stack([overlap.row[keep], overlap.col[keep]], axis=1).astype(np.int64)
