@@ -323,11 +323,12 @@ class Mapper(BaseEstimator):
         lap("cover")
 
         self.clusterer_ = self._make_clusterer()
+        previous_eps = getattr(self, "eps_", None)
         self.eps_ = None
         neighbors = None
         if isinstance(self.clusterer_, DBSCAN):
             report(0.1, "eps")
-            self.eps_ = self._resolve_eps(X, fingerprint)
+            self.eps_ = self._resolve_eps(X, fingerprint, previous_eps)
             self.clusterer_.eps_ = self.eps_
             lap("eps")
             report(0.15, "neighbour search")
@@ -348,7 +349,7 @@ class Mapper(BaseEstimator):
         lap("clustering_and_nerve")
         timings["total"] = time.perf_counter() - start
         self.timings_ = timings
-        self._fit_key = (fingerprint, self.eps, self.min_samples, self.metric, self.eps_quantile, self.random_state)
+        self._fit_key = self._eps_key(fingerprint)
         report(1.0, "done")
         return self
 
@@ -380,14 +381,15 @@ class Mapper(BaseEstimator):
     def _sklearn_dbscan_is_plain(model) -> bool:
         return model.metric in ("euclidean", "cosine") and model.metric_params is None and model.p in (None, 2)
 
-    def _resolve_eps(self, X: np.ndarray, fingerprint: str | None) -> float:
-        previous = getattr(self, "_fit_key", None)
-        key = (fingerprint, self.eps, self.min_samples, self.metric, self.eps_quantile, self.random_state)
-        if self.warm_start and previous == key and getattr(self, "eps_cached_", None) is not None:
-            return self.eps_cached_
-        eps = self.clusterer_.resolve_eps(X)
-        self.eps_cached_ = eps
-        return eps
+    def _eps_key(self, fingerprint: str | None) -> tuple:
+        """What determines the eps rule's choice: the data and the rule's parameters."""
+        return (fingerprint, self.eps, self.min_samples, self.metric, self.eps_quantile, self.random_state)
+
+    def _resolve_eps(self, X: np.ndarray, fingerprint: str | None, previous_eps: float | None) -> float:
+        """The given eps or the rule's choice; a warm refit on the same data and rule reuses the last one."""
+        if self.warm_start and previous_eps is not None and getattr(self, "_fit_key", None) == self._eps_key(fingerprint):
+            return previous_eps
+        return self.clusterer_.resolve_eps(X)
 
     def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None) -> EpsilonGraph:
         previous: EpsilonGraph | None = getattr(self, "neighbors_", None)
