@@ -83,27 +83,27 @@ def score_activations(acts, *, k: int = 10, n_intervals: int = 15, overlap: floa
     averaged per sample (:func:`~topoact.anomaly.aggregate_by_sample`). With ``key`` the
     table is stored in the cache together with the graph it came from.
     """
+    from contextlib import nullcontext
+
     from topoact.anomaly.scores import aggregate_by_sample, anomaly_scores
-    from topoact.mapper import Mapper
+    from topoact.cache import Store
+    from topoact.mapper import Mapper, get_or_build_graph
 
     mapper = Mapper(lens="l2norm", n_intervals=n_intervals, overlap=overlap, min_samples=min_samples,
                     random_state=seed)
-    try:
-        graph = mapper.fit(acts.vectors).graph_
-    except ValueError as exc:
-        raise TopoactError(str(exc).splitlines()[0]) from None
-    has_head = bool(np.any(acts.prediction >= 0))
-    scores = anomaly_scores(graph, acts.label, vectors=acts.vectors,
-                            prediction=acts.prediction if has_head else None,
-                            confidence=acts.confidence if has_head else None, k=k)
-    per_sample = aggregate_by_sample(scores, acts.sample_index)
-    if key:
-        from topoact.cache import Store
-
-        with Store(cache) as store:
-            graph_key = key + "-graph"
-            store.put_graph(graph_key, graph.to_json(), {"layer": acts.layer, **graph.params})
-            store.put_table(SCORES_KIND, key, per_sample, {"layer": acts.layer, "graph_key": graph_key,
+    with Store(cache) if key else nullcontext() as store:
+        try:
+            built = get_or_build_graph(acts, mapper, store)  # the graph other commands cache too
+        except ValueError as exc:
+            raise TopoactError(str(exc).splitlines()[0]) from None
+        graph = built.graph
+        has_head = bool(np.any(acts.prediction >= 0))
+        scores = anomaly_scores(graph, acts.label, vectors=acts.vectors,
+                                prediction=acts.prediction if has_head else None,
+                                confidence=acts.confidence if has_head else None, k=k)
+        per_sample = aggregate_by_sample(scores, acts.sample_index)
+        if key:
+            store.put_table(SCORES_KIND, key, per_sample, {"layer": acts.layer, "graph_key": built.key,
                                                             "model": acts.meta.get("model"),
                                                             "dataset": acts.meta.get("dataset")})
     return per_sample
