@@ -13,7 +13,7 @@ import numpy as np
 from topoact import TopoactError
 from topoact.mapper.graph import MapperGraph
 
-__all__ = ["METRIC_COLUMNS", "METRIC_DESCRIPTIONS", "ANOMALY_THRESHOLD", "graph_metrics", "label_separation"]
+__all__ = ["METRIC_COLUMNS", "METRIC_DESCRIPTIONS", "COUNT_COLUMNS", "ANOMALY_THRESHOLD", "graph_metrics", "label_separation"]
 
 #: What each metric means (the keys of :func:`graph_metrics`, in table order).
 METRIC_DESCRIPTIONS: dict[str, str] = {
@@ -31,6 +31,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "anomalies": "points whose combined anomaly score (topoact.anomaly) is above ANOMALY_THRESHOLD",
 }
 METRIC_COLUMNS: tuple[str, ...] = tuple(METRIC_DESCRIPTIONS)
+#: The metrics that are counts (ints; ``anomalies`` is NaN without labels).
+COUNT_COLUMNS: tuple[str, ...] = ("nodes", "edges", "components", "loops", "branch_points", "anomalies")
 #: A point counts as an anomaly when its combined score is above this: more than half of the
 #: weighted evidence says so (a point whose only evidence is being DBSCAN noise scores 0.5).
 ANOMALY_THRESHOLD = 0.5

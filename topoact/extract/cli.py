@@ -41,13 +41,26 @@ def add_source_arguments(p: argparse.ArgumentParser, *, several_layers: bool, re
     Shared by ``extract`` and by commands that work on activations (``mapper``).
     """
     p.add_argument("--model", required=required, help="zoo model name (python -m topoact zoo ...)")
-    p.add_argument("--dataset", required=required, help="zoo dataset name")
-    p.add_argument("--dataset-path", default=None, help="folder or file for datasets that need one")
     if several_layers:
         p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
                        help="dotted module names (default: the model's default layers)")
     else:
         p.add_argument("--layer", default=None, help="dotted module name (default: the model's first default layer)")
+    p.add_argument("--untrained", action="store_true", help="random weights (the control)")
+    p.add_argument("--checkpoint", default=None, help="local weights file or folder")
+    p.add_argument("--no-predictions", action="store_true",
+                   help="skip the model head (stops the pass after the last layer)")
+    p.add_argument("--nonfinite", default="raise", help=f"{' or '.join(NONFINITE_POLICIES)} NaN/Inf vectors")
+    add_data_arguments(p, required=required)
+
+
+def add_data_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """Arguments that say which inputs and how (dataset, sampling, limit, seed, device, cache).
+
+    Part of :func:`add_source_arguments`; ``compare`` names several models itself.
+    """
+    p.add_argument("--dataset", required=required, help="zoo dataset name")
+    p.add_argument("--dataset-path", default=None, help="folder or file for datasets that need one")
     p.add_argument("--sampling", default=None,
                    help=f"image: {', '.join(IMAGE_SAMPLINGS)} (default random_position); "
                    f"text: {', '.join(TEXT_SAMPLINGS)} (default random_token)")
@@ -57,17 +70,13 @@ def add_source_arguments(p: argparse.ArgumentParser, *, several_layers: bool, re
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--untrained", action="store_true", help="random weights (the control)")
-    p.add_argument("--checkpoint", default=None, help="local weights file or folder")
-    p.add_argument("--no-predictions", action="store_true",
-                   help="skip the model head (stops the pass after the last layer)")
-    p.add_argument("--nonfinite", default="raise", help=f"{' or '.join(NONFINITE_POLICIES)} NaN/Inf vectors")
     p.add_argument("--cache", default=None, metavar="PATH", help="cache file (default: the topoact cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def check_data_args(args: argparse.Namespace) -> None:
+    """Range checks of :func:`add_data_arguments`' values (ValueError with the flag's name)."""
     if args.sampling is not None and args.sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {args.sampling!r}; valid: {', '.join(SAMPLINGS)}")
     if args.max_positions < 1:
@@ -76,13 +85,17 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from topoact.extract.extractor import resolve_device
+
+    resolve_device(args.device)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    check_data_args(args)
     if args.nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"unknown --nonfinite {args.nonfinite!r}; valid: {', '.join(NONFINITE_POLICIES)}")
     if args.untrained and args.checkpoint:
         raise ValueError("--untrained and --checkpoint exclude each other")
-    from topoact.extract.extractor import resolve_device
-
-    resolve_device(args.device)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,9 +18,6 @@ OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``mapper`` command."""
-    from topoact.mapper.cover import COVERS
-    from topoact.mapper.lens import LENSES
-
     parser = subparsers.add_parser(
         "mapper",
         help="build a Mapper graph from an activation array (.npy or .parquet)",
@@ -30,6 +27,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "--model/--dataset/--layer (taken from the cache, extracted when missing)")
     parser.add_argument("--labels", help="optional labels: .npy of length n")
     parser.add_argument("--label-column", help="for .parquet input: column holding the labels")
+    add_mapper_arguments(parser)
+    parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
+    parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    from topoact.extract.cli import add_source_arguments
+
+    source = parser.add_argument_group("activations from the zoo (instead of --input)")
+    add_source_arguments(source, several_layers=False, required=False)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_mapper_arguments(parser) -> None:
+    """The Mapper parameters as options (shared by the commands that build graphs)."""
+    from topoact.mapper.cover import COVERS
+    from topoact.mapper.lens import LENSES
+
     parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
                         "two names separated by a comma make a 2-D lens")
     parser.add_argument("--intervals", type=int, default=30, help="intervals per lens dimension (default 30)")
@@ -41,14 +54,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-    parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
-    parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
-    from topoact.extract.cli import add_source_arguments
 
-    source = parser.add_argument_group("activations from the zoo (instead of --input)")
-    add_source_arguments(source, several_layers=False, required=False)
-    parser.set_defaults(func=run)
-    return parser
+
+def mapper_from_args(args: argparse.Namespace):
+    """The :class:`~topoact.mapper.Mapper` the options of :func:`add_mapper_arguments` describe (range-checked)."""
+    from topoact.mapper.builder import Mapper
+
+    _check_ranges(args)
+    lens = args.lens.split(",") if "," in args.lens else args.lens
+    return Mapper(
+        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
+        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
+        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
+        random_state=args.seed,
+    )
 
 
 def parse_eps(text: str) -> float | str:
@@ -121,12 +140,11 @@ def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.
 def run(args: argparse.Namespace) -> int:
     """Build the graph, print the summary, write the output."""
     from topoact.cache import Store
-    from topoact.mapper.builder import Mapper
     from topoact.mapper.cached import get_or_build_graph
 
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise TopoactError(f"--out must end in {', '.join(OUTPUT_SUFFIXES)}; got {args.out}")
-    _check_ranges(args)
+    mapper = mapper_from_args(args)
     if (args.input is None) == (args.model is None):
         raise TopoactError("give either --input FILE or --model MODEL --dataset DATASET [--layer LAYER]")
     acts = None
@@ -146,16 +164,9 @@ def run(args: argparse.Namespace) -> int:
             raise TopoactError(f"cannot read {args.labels} as a .npy array: {exc}") from None
     if labels is not None and (labels.ndim != 1 or len(labels) != len(X)):
         raise TopoactError(f"labels must be a 1-D array with one entry per row of X ({len(X)}); got shape {labels.shape}")
-    lens = args.lens.split(",") if "," in args.lens else args.lens
-    mapper = Mapper(
-        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
-        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
-        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
-        random_state=args.seed,
-    )
     start = time.perf_counter()
     try:
-        with _progress_bar(disable=args.quiet) as progress:
+        with fraction_bar(disable=args.quiet) as progress:
             if acts is None:
                 graph, cached = mapper.fit(X, progress=progress).graph_, False
             else:
@@ -235,8 +246,8 @@ def _check_ranges(args: argparse.Namespace) -> None:
         raise TopoactError(f"--eps-quantile must be in (0, 1]; got {args.eps_quantile}")
 
 
-class _progress_bar:
-    """A tqdm bar fed by the estimator's ``progress(fraction, message)`` callback."""
+class fraction_bar:
+    """A tqdm bar fed by ``progress(fraction, message)`` callbacks (the estimator's, ``compare``'s)."""
 
     def __init__(self, disable: bool):
         self.disable = disable

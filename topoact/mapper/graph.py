@@ -113,7 +113,7 @@ class MapperGraph:
         """Connected-component number of each node (0 = the component of node 0, ...)."""
         if self.n_nodes == 0:
             return np.empty(0, dtype=np.int64)
-        _, labels = connected_components(self._adjacency(), directed=False)
+        _, labels = connected_components(self.adjacency_matrix(), directed=False)
         # Number components by their first node so the numbering is stable.
         _, first = np.unique(labels, return_index=True)
         rank = np.empty(first.size, dtype=np.int64)
@@ -156,12 +156,12 @@ class MapperGraph:
             "noise_points": self.n_noise,
         }
 
-    def _adjacency(self) -> sp.csr_matrix:
+    def adjacency_matrix(self) -> sp.csr_matrix:
+        """Sparse symmetric ``(n_nodes, n_nodes)`` 0/1 matrix of the edges."""
         n = self.n_nodes
         e = self.edges
-        return sp.csr_matrix(
-            (np.ones(e.shape[0], dtype=np.int8), (e[:, 0], e[:, 1])), shape=(n, n)
-        )
+        upper = sp.csr_matrix((np.ones(e.shape[0], dtype=np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+        return (upper + upper.T).tocsr()
 
     # ------------------------------------------------------------------ label views
     def label_summary(self, labels) -> dict[str, list]:
