@@ -95,3 +95,25 @@ def test_vectors_and_predictions_feed_the_anomaly_count(hand_built):
     with_evidence = graph_metrics(graph, labels, vectors=vectors, prediction=prediction, confidence=np.full(20, 0.99))
     assert with_evidence["anomalies"] >= 1
     assert with_evidence["nodes"] == 6
+
+
+def test_relative_depth_counts_leaf_modules_run_so_far():
+    from types import SimpleNamespace
+
+    import torch.nn as nn
+
+    from topoact.compare import relative_depth
+
+    module = nn.Sequential()
+    module.add_module("stem", nn.Linear(4, 4))
+    module.add_module("block", nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)))
+    module.add_module("pool", nn.Identity())
+    module.add_module("head", nn.Linear(4, 2))
+    model = SimpleNamespace(module=module, entry=SimpleNamespace(name="toy"))
+    # leaves in order: stem, block.0, block.1, block.2, pool, head
+    assert relative_depth(model, "stem") == pytest.approx(1 / 6)
+    assert relative_depth(model, "block") == pytest.approx(4 / 6)
+    assert relative_depth(model, "block.1") == pytest.approx(3 / 6)
+    assert relative_depth(model, "head") == 1.0
+    with pytest.raises(TopoactError, match="unknown layer 'nope'"):
+        relative_depth(model, "nope")

@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
                                     ("--stability", args.stability, FIGURE_SUFFIXES)):
         if value and Path(value).suffix.lower() not in suffixes:
             raise TopoactError(f"{option} must end in {' or '.join(suffixes)}; got {value}")
-    check_data_args(args)
     mapper = mapper_from_args(args)
+    check_data_args(args)
     specs = run_specs(args.models, args.layers, args.controls)
 
     from topoact.cache import Store

@@ -192,6 +192,10 @@ def compare_runs(
     report = progress or (lambda fraction, message: None)
     start = time.perf_counter()
     mapper = mapper if mapper is not None else Mapper()
+    modality = zoo.get_dataset(dataset).modality
+    for model_name in dict.fromkeys(spec.model for spec in specs):  # before anything is loaded
+        if zoo.get(model_name).modality != modality:
+            raise TopoactError(f"{model_name} takes {zoo.get(model_name).modality} input; {dataset} is {modality}")
     data = zoo.load_dataset(dataset) if dataset_path is None else zoo.load_dataset(dataset, path=dataset_path)
     groups: dict[tuple[str, str], list[str]] = {}
     for spec in specs:
@@ -204,8 +208,6 @@ def compare_runs(
     for g, ((model_name, weights), layers) in enumerate(groups.items()):
         report(0.6 * g / len(groups), f"activations of {model_name} ({weights})")
         model = zoo.load_model(model_name, weights=weights, device=device)
-        if model.entry.modality != data.modality:
-            raise TopoactError(f"{model_name} takes {model.entry.modality} input; {dataset} is {data.modality}")
         model.check_layers(layers)
         chosen = sampling or ("random_token" if model.entry.modality == "text" else "random_position")
         sets = get_or_extract(model, data, layers, store=store, sampling=chosen, max_positions=max_positions,
