@@ -26,6 +26,7 @@ import streamlit as st
 import zoo
 from topoact.activations import ActivationSet
 from topoact.cache import Store, default_cache_path
+from topoact.compare import Run, RunSpec, relative_depth, run_metrics
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
 from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
@@ -57,6 +58,7 @@ class ActivationChoice:
     limit: int | None
     seed: int = 0
     dataset_path: str | None = None
+    weights: str = "pretrained"
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def clear_memory() -> None:
 # ----------------------------------------------------------------------- activations
 def activation_set_key(choice: ActivationChoice) -> str:
     """The cache key of the activation set (the same one ``get_or_extract`` uses)."""
-    model = load_model(choice.model)
+    model = load_model(choice.model, choice.weights)
     dataset = load_dataset(choice.dataset, choice.dataset_path)
     return activation_key(
         model, dataset, choice.layer, sampling=choice.sampling, max_positions=16, seed=choice.seed,
@@ -175,7 +177,7 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
     hit = memo.get(key)
     if hit is not None:
         return key, hit
-    model = load_model(choice.model)
+    model = load_model(choice.model, choice.weights)
     dataset = load_dataset(choice.dataset, choice.dataset_path)
     report(0.0, f"reading {choice.layer} activations from the cache")
 
@@ -237,6 +239,25 @@ def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, p
     )
     memos["graphs"].put(key, result)
     return result
+
+
+def get_run(choice: ActivationChoice, mapper: MapperChoice, progress: Progress | None = None) -> tuple[Run, GraphResult]:
+    """One compared run (its activations, graph, depth and metrics) and the graph's views.
+
+    Activations and graph come from :func:`get_activations` / :func:`get_graph`; the
+    metrics from :func:`topoact.compare.run_metrics`, stored next to the graph.
+    """
+    report = progress or (lambda fraction, message: None)
+    key, acts = get_activations(choice, lambda f, m: report(0.5 * f, m))
+    result = get_graph(key, acts, mapper, lambda f, m: report(0.5 + 0.4 * f, m))
+    report(0.9, f"metrics of {choice.model} · {choice.layer}")
+    model = load_model(choice.model, choice.weights)
+    run = Run(
+        spec=RunSpec(choice.model, choice.layer, choice.weights), acts=acts, graph=result.graph,
+        depth=relative_depth(model, choice.layer), metrics=run_metrics(acts, result.graph, result.key, get_store()),
+        graph_cached=result.from_cache,
+    )
+    return run, result
 
 
 # ----------------------------------------------------------------------- projection

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from topoact.viz import CATEGORICAL_PALETTE
+
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 TIMEOUT = 240
 
@@ -163,15 +165,43 @@ def test_anomalies_page_says_it_is_pending():
     assert not at.dataframe  # no fake table
 
 
-def test_compare_page_draws_two_graphs_and_metrics():
+def test_compare_page_links_panels_metrics_and_member_flow():
     at = _app()
     at.switch_page("pages/compare.py").run()
     assert not at.exception, [e.message for e in at.exception]
     components = at.get("component_instance")
-    assert len(components) == 2
+    assert len(components) == 3  # digits_cnn block3, digits_mlp hidden2, untrained digits_cnn block3
     metrics = at.dataframe[0].value
-    assert list(metrics["layer"]) == ["block1", "block3"]
-    assert (metrics["nodes"] > 0).all()
+    assert list(metrics["layer"]) == ["block3", "hidden2", "block3"]
+    assert list(metrics["weights"]) == ["pretrained", "pretrained", "untrained"]
+    assert (metrics["nodes"] > 0).all() and metrics["label_ami"].iloc[0] > metrics["label_ami"].iloc[2]
+    # one colour per class in every panel
+    colours = [{n["id"]: n["color"]["background"] for n in _graph_args(at, k)["nodes"]} for k in range(3)]
+    assert set().union(*map(set, (c.values() for c in colours))) <= set(CATEGORICAL_PALETTE[:10])
+
+    # selecting a node of panel 1 outlines where its members went in panels 2 and 3
+    node = _graph_args(at, 0)["nodes"][0]["id"]
+    at.session_state["compare_selected"] = {"panel": 0, "node": node}
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert _graph_args(at, 0)["selected"] == node
+    from topoact.compare import member_shares
+
+    for k in (1, 2):
+        nodes = _graph_args(at, k)["nodes"]
+        outlined = [n for n in nodes if not n["faded"]]
+        assert 0 < len(outlined) < len(nodes)
+        assert all(n["borderWidth"] > 1 and "of the selected members" in n["title"] for n in outlined)
+    selection = next(m.value for m in at.markdown if "compare-selection" in m.value)
+    assert node in selection and "Where they went" in selection
+
+    # the member flow between two panels names its splits and merges
+    at.session_state["compare_tab"] = "Member flow"  # the tab container's state is its label
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    events = next(m.value for m in at.markdown if "flow-events" in m.value)
+    assert "splits" in events and "merges" in events
+    assert at.get("imgs") or at.get("image"), "no flow figure"
 
 
 def test_zoo_and_cache_page_lists_and_clears(cache_dir):

@@ -12,7 +12,7 @@ Figures (trajectory, flow, stability) are in :mod:`topoact.compare.plots` (matpl
 """
 
 from topoact.compare.distance import DISTANCES, flow_distance, graph_distance, shape_distance
-from topoact.compare.flow import NOISE, FlowEvent, MemberFlow, member_flow
+from topoact.compare.flow import FLOW_LEVELS, NOISE, FlowEvent, MemberFlow, member_flow, member_shares
 from topoact.compare.metrics import (
     ANOMALY_THRESHOLD,
     METRIC_COLUMNS,
@@ -20,13 +20,23 @@ from topoact.compare.metrics import (
     graph_metrics,
     label_separation,
 )
-from topoact.compare.runs import Comparison, Run, RunSpec, check_same_inputs, compare_runs, relative_depth
+from topoact.compare.runs import (
+    Comparison,
+    Run,
+    RunSpec,
+    check_same_inputs,
+    compare_runs,
+    comparison_table,
+    relative_depth,
+    run_metrics,
+)
 from topoact.compare.stability import FEATURE_KINDS, StabilityResult, parameter_stability
 
 __all__ = [
     "ANOMALY_THRESHOLD", "METRIC_COLUMNS", "METRIC_DESCRIPTIONS", "graph_metrics", "label_separation",
-    "NOISE", "FlowEvent", "MemberFlow", "member_flow",
+    "FLOW_LEVELS", "NOISE", "FlowEvent", "MemberFlow", "member_flow", "member_shares",
     "DISTANCES", "flow_distance", "graph_distance", "shape_distance",
-    "Comparison", "Run", "RunSpec", "check_same_inputs", "compare_runs", "relative_depth",
+    "Comparison", "Run", "RunSpec", "check_same_inputs", "compare_runs", "comparison_table", "relative_depth",
+    "run_metrics",
     "FEATURE_KINDS", "StabilityResult", "parameter_stability",
 ]

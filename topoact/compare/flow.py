@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from topoact import TopoactError
 from topoact.mapper.graph import MapperGraph, node_membership
 
-__all__ = ["NOISE", "FLOW_LEVELS", "FlowEvent", "MemberFlow", "member_flow", "node_majorities"]
+__all__ = ["NOISE", "FLOW_LEVELS", "FlowEvent", "MemberFlow", "member_flow", "member_shares", "node_majorities"]
 
 #: Name of the extra row / column holding the points no node holds.
 NOISE = "noise"
@@ -256,6 +256,30 @@ def member_flow(
         counts=counts, weights=weights, source_sizes=sizes[0], target_sizes=sizes[1], events=events,
         names=tuple(names), level=level,
     )
+
+
+def member_shares(graph: MapperGraph, rows) -> np.ndarray:
+    """Share of the points ``rows`` that each node of ``graph`` holds (where a node's members went).
+
+    Parameters
+    ----------
+    graph : MapperGraph
+        Built on the same points as the graph ``rows`` came from.
+    rows : array-like of int
+        Point indices, e.g. the members of a node selected in another graph.
+
+    Returns
+    -------
+    ndarray of float, shape (n_nodes,)
+        0 for nodes holding none of them; a point in two nodes counts in both.
+    """
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if rows.size and (rows[0] < 0 or rows[-1] >= graph.n_points):
+        raise TopoactError(f"rows must be point indices below {graph.n_points}")
+    if rows.size == 0 or graph.n_nodes == 0:
+        return np.zeros(graph.n_nodes)
+    held = np.asarray(graph.membership_matrix().tocsr()[rows].sum(axis=0)).ravel()
+    return held / rows.size
 
 
 def _classes(labels: np.ndarray | None, rows: np.ndarray) -> str:

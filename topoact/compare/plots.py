@@ -58,9 +58,9 @@ def trajectory_figure(table: pd.DataFrame, metrics: Sequence[str] = TRAJECTORY_M
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
         raise TopoactError("none of the metrics to draw is in the table")
-    columns = min(3, len(metrics))
+    columns = len(metrics) if len(metrics) <= 4 else 3
     rows = -(-len(metrics) // columns)
-    figure = _figure(4.0 * columns, 2.9 * rows + 0.4)
+    figure = _figure(3.6 * columns, 2.9 * rows + 0.5)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     models = list(dict.fromkeys(table["model"]))
     colour = {m: CATEGORICAL_PALETTE[i % len(CATEGORICAL_PALETTE)] for i, m in enumerate(models)}
@@ -196,8 +196,9 @@ def flow_figure(flow: MemberFlow, a: MapperGraph, b: MapperGraph, labels=None, *
     matrix_ax.set_xlabel(f"nodes of {flow.names[1]} (same order)", fontsize=8)
     matrix_ax.set_ylabel(f"nodes of {flow.names[0]} (same order)", fontsize=8)
     if flow.level == "component" and len(left) * len(right) <= 400:
-        matrix_ax.set_xticks(range(len(right)), [_short_id(flow.target_ids[j]) for j in right], fontsize=7)
-        matrix_ax.set_yticks(range(len(left)), [_short_id(flow.source_ids[i]) for i in left], fontsize=7)
+        matrix_ax.set_xticks(range(len(right)), [_short_id(flow.target_ids[j]) for j in right], fontsize=6,
+                             rotation=90)
+        matrix_ax.set_yticks(range(len(left)), [_short_id(flow.source_ids[i]) for i in left], fontsize=6)
         for r in range(counts.shape[0]):
             for c in range(counts.shape[1]):
                 if counts[r, c]:

@@ -27,7 +27,10 @@ from topoact.mapper.builder import Mapper
 from topoact.mapper.cached import get_or_build_graph
 from topoact.mapper.graph import MapperGraph
 
-__all__ = ["RunSpec", "Run", "Comparison", "compare_runs", "relative_depth", "check_same_inputs"]
+__all__ = [
+    "RunSpec", "Run", "Comparison", "compare_runs", "comparison_table", "run_metrics", "relative_depth",
+    "check_same_inputs",
+]
 
 Progress = Callable[[float, str], None]
 
@@ -227,11 +230,11 @@ def compare_runs(
             built = get_or_build_graph(acts, clone(mapper), store)
         except ValueError as exc:
             raise TopoactError(str(exc).splitlines()[0]) from None
-        metrics = _metrics(acts, built, store)
+        metrics = run_metrics(acts, built.graph, built.key, store)
         runs.append(Run(spec, acts, built.graph, depth_of[spec], metrics, built.from_cache,
                         time.perf_counter() - tick))
     report(0.95, "changes between layers")
-    table = _table(runs, shape)
+    table = comparison_table(runs, shape=shape)
     report(1.0, "done")
     return Comparison(runs=runs, table=table, seconds=time.perf_counter() - start, class_names=list(data.class_names))
 
@@ -240,29 +243,39 @@ def compare_runs(
 METRICS_KIND = "graph_metrics"
 
 
-def _metrics(acts: ActivationSet, built, store) -> dict[str, float]:
-    """The graph's metrics: from the cache when stored with the graph, else computed and stored."""
+def run_metrics(acts: ActivationSet, graph: MapperGraph, graph_key: str | None, store=None) -> dict[str, float]:
+    """:func:`graph_metrics` of a run's graph (labels, vectors and predictions from ``acts``).
+
+    With a ``store`` and the graph's cache key the row is read from the cache when stored
+    there, else computed and stored next to the graph.
+    """
     from topoact.cache import cache_key
 
-    key = None if store is None or built.key is None else cache_key(
-        kind=METRICS_KIND, graph=built.key, columns=list(METRIC_COLUMNS))
+    key = None if store is None or graph_key is None else cache_key(
+        kind=METRICS_KIND, graph=graph_key, columns=list(METRIC_COLUMNS))
     if key is not None:
         stored = store.get_table(METRICS_KIND, key)
         if stored is not None:
             row = stored.to_pandas().iloc[0].to_dict()
             return {k: int(v) if k in COUNT_COLUMNS and np.isfinite(v) else float(v) for k, v in row.items()}
     has_head = bool(np.any(acts.prediction >= 0))
-    metrics = graph_metrics(built.graph, acts.label, vectors=acts.vectors,
+    metrics = graph_metrics(graph, acts.label, vectors=acts.vectors,
                             prediction=acts.prediction if has_head else None,
                             confidence=acts.confidence if has_head else None)
     if key is not None:
         store.put_table(METRICS_KIND, key, pd.DataFrame([metrics]),
                         {"layer": acts.layer, "model": acts.meta.get("model"), "dataset": acts.meta.get("dataset"),
-                         "graph_key": built.key})
+                         "graph_key": graph_key})
     return metrics
 
 
-def _table(runs: list[Run], shape: bool) -> pd.DataFrame:
+def comparison_table(runs: Sequence[Run], *, shape: bool = False) -> pd.DataFrame:
+    """One row per run (in the order given): what it is, its depth and metrics, and how much
+    its graph changed from the previous layer of the same model and weights (by depth).
+
+    See :class:`Comparison` for the columns.
+    """
+    runs = list(runs)
     rows = []
     previous: dict[str, Run] = {}
     for run in sorted(runs, key=lambda r: (r.spec.series, r.depth)):

@@ -46,6 +46,8 @@ COLOUR_BY: dict[str, str] = {
 
 #: Colour of nodes faded out by a class search.
 FADED_COLOUR = "rgba(200, 200, 200, 0.25)"
+#: Border of nodes holding highlighted points.
+HIGHLIGHT_BORDER = "#d62728"
 _EDGE_COLOUR = "rgba(90, 90, 90, {alpha:.2f})"
 
 
@@ -198,7 +200,7 @@ class GraphView:
     ----------
     nodes : list of dict
         vis-network nodes: ``id``, ``x``, ``y``, ``size``, ``color``, ``title`` (HTML),
-        ``faded``.
+        ``faded``, ``borderWidth``.
     edges : list of dict
         vis-network edges: ``id``, ``from``, ``to``, ``width``, ``color``, ``title``,
         ``hidden`` (below the Jaccard threshold).
@@ -237,6 +239,8 @@ def build_graph_view(
     search_label: int | None = None,
     structure_key: str = "",
     scale: str = "viridis",
+    value_range: tuple[float, float] | None = None,
+    highlight: np.ndarray | None = None,
 ) -> GraphView:
     """Build the drawable view of ``graph``.
 
@@ -259,6 +263,13 @@ def build_graph_view(
         Stored on the view; the renderer keeps its camera while the key is unchanged.
     scale : str, default "viridis"
         Sequential scale for continuous colourings.
+    value_range : (float, float), optional
+        Ends of a continuous colouring's scale (default: the graph's own range, or
+        [0, 1] for shares); give several graphs one range to compare their colours.
+    highlight : ndarray of float, shape (n_nodes,), optional
+        Share of some selected points in each node (e.g. the members of a node picked in
+        another graph): nodes holding none are faded, the others get a border as thick
+        as their share and say it in their tooltip.
 
     Returns
     -------
@@ -291,6 +302,8 @@ def build_graph_view(
             float(np.nanmin(values)) if np.isfinite(values).any() else 0.0,
             float(np.nanmax(values)) if np.isfinite(values).any() else 1.0,
         )
+        if value_range is not None:
+            vmin, vmax = float(value_range[0]), float(value_range[1])
         ramp = "magma" if colour_by in ("misclassified", "anomaly") else scale
         if colour_by == "misclassified":
             colours = sequential_colours(1.0 - values, 0.0, 1.0, scale=ramp)  # high share = dark
@@ -305,20 +318,34 @@ def build_graph_view(
     else:
         matching = np.array([any(label == search_label for label, _ in counts) for counts in stats.label_counts], dtype=bool)
 
+    if highlight is not None:
+        highlight = np.asarray(highlight, dtype=np.float64)
+        if highlight.shape != (n,):
+            raise ValueError(f"highlight must have one share per node ({n}); got shape {highlight.shape}")
+        matching = matching & (highlight > 0)
+
     radius = _node_radius(stats.sizes)
     nodes = []
     for i in range(n):
         colour = colours[i] if matching[i] else FADED_COLOUR
-        nodes.append({
+        border = "#333333" if matching[i] else FADED_COLOUR
+        title = node_tooltip_html(ids[i], i, stats, class_names)
+        node = {
             "id": ids[i],
             "x": round(float(positions[i, 0]), 2),
             "y": round(float(positions[i, 1]), 2),
             "size": round(float(radius[i]), 2),
-            "color": {"background": colour, "border": "#333333" if matching[i] else FADED_COLOUR,
+            "color": {"background": colour, "border": border,
                       "highlight": {"background": colour, "border": "#000000"}},
-            "title": node_tooltip_html(ids[i], i, stats, class_names),
+            "title": title,
             "faded": not bool(matching[i]),
-        })
+            "borderWidth": 1.0,  # always sent: a redraw that drops a highlight resets it
+        }
+        if highlight is not None and matching[i]:
+            node["color"]["border"] = HIGHLIGHT_BORDER
+            node["borderWidth"] = round(1.0 + 7.0 * float(highlight[i]), 2)
+            node["title"] = title + f"<br>holds {100.0 * highlight[i]:.0f}% of the selected members"
+        nodes.append(node)
 
     jaccard = graph.edge_jaccard
     edges = []
