@@ -32,6 +32,7 @@ if str(REPO) not in sys.path:
 
 from topoact.anomaly import anomaly_scores  # noqa: E402
 from topoact.anomaly.evaluation import evaluate_scores, flip_labels  # noqa: E402
+from bench.results import markdown  # noqa: E402
 
 SECTION = "## Anomaly evaluation"
 NOISE_FRACTION = 0.05
@@ -187,15 +188,6 @@ def verdict(result: pd.DataFrame, layer: str) -> str:
     return (f"At {layer}: combined AUROC {c:.4f}, k-NN baseline {knn:.4f}, loss baseline {loss:.4f}: "
             + ("the combined rank beats both baselines." if beats else
                "the combined rank does **not** beat both baselines here."))
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table (index as the first column)."""
-    head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for index, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(index)] + [str(v) for v in row.tolist()]) + " |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

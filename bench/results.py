@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -21,3 +25,12 @@ def write_section(section: str, text: str, path: Path = RESULTS) -> None:
     else:
         body = body.rstrip() + "\n\n" + block
     path.write_text(body.rstrip() + "\n")
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (index as the first column)."""
+    head = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for index, row in frame.iterrows():
+        lines.append("| " + " | ".join([str(index)] + [str(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines)

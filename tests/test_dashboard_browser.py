@@ -171,3 +171,51 @@ def test_default_exploration_in_chromium(server, tmp_path):
 
 def window_has_vis(graph_frame) -> bool:
     return graph_frame.evaluate("() => typeof window.vis !== 'undefined' && typeof window.vis.Network === 'function'")
+
+
+def test_compare_page_click_outlines_members_in_other_panels(server, tmp_path):
+    """A click on a node of the first panel outlines, in the other panels, the nodes holding its members."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir = Path(os.environ.get("TOPOACT_TEST_OUTPUT", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.wait_for_selector(GRAPH_IFRAME, timeout=180_000)
+        page.get_by_role("link", name="Compare").click()
+        page.wait_for_function(f"document.querySelectorAll(\"{GRAPH_IFRAME}\").length === 3", timeout=300_000)
+        for index in range(3):
+            page.frame_locator(GRAPH_IFRAME).nth(index).locator("#graph[data-ready='1'] canvas").wait_for(timeout=120_000)
+        frames = [f for f in page.frames if "mapper_graph" in f.url]
+        assert len(frames) == 3
+        first = frames[0]
+        target = first.evaluate(
+            """() => { const net = window.topoactNetwork; const data = net.body.data.nodes;
+                 const ids = data.getIds().sort((a, b) => data.get(b).size - data.get(a).size);
+                 for (const id of ids) { const p = net.canvasToDOM(net.getPositions([id])[id]);
+                   if (net.getNodeAt(p) === id) return {id: id, x: p.x, y: p.y}; }
+                 return null; }"""
+        )
+        assert target is not None
+        box = page.locator(GRAPH_IFRAME).first.bounding_box()
+        page.mouse.click(box["x"] + target["x"], box["y"] + target["y"])
+        page.wait_for_function(
+            "id => { const t = document.querySelector(\"[data-testid='compare-selection']\"); return t && t.innerText.includes(id); }",
+            arg=target["id"], timeout=120_000,
+        )
+        for other in frames[1:]:
+            other.wait_for_function(
+                "() => { const d = window.topoactNetwork.body.data.nodes;"
+                " return d.get().some(n => n.borderWidth > 1) && d.get().some(n => n.faded); }",
+                timeout=60_000,
+            )
+            outlined = other.evaluate(
+                "() => window.topoactNetwork.body.data.nodes.get().filter(n => !n.faded)"
+                ".map(n => ({w: n.borderWidth, title: n.title.innerText}))"
+            )
+            assert outlined and all(n["w"] > 1 and "of the selected members" in n["title"] for n in outlined)
+        page.screenshot(path=str(out_dir / "compare.png"))
+        browser.close()
+    assert (out_dir / "compare.png").stat().st_size > 10_000

@@ -12,7 +12,6 @@ import html
 from functools import partial
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import zoo

@@ -36,8 +36,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--flow", action="store_true",
                         help="print the splits and merges between consecutive layers of each model")
     parser.add_argument("--stability", metavar="FIGURE",
-                        help="sweep intervals x overlap on the first run, write the persistence plot here "
-                        "and print the suggested parameters")
+                        help="sweep intervals x overlap (at --eps) on the first run, write the persistence plot "
+                        "here and print the suggested parameters")
     parser.set_defaults(func=run)
     return parser
 
@@ -132,6 +132,7 @@ def _stability(comparison, mapper, args: argparse.Namespace) -> None:
 
     first = comparison.runs[0]
     with fraction_bar(disable=args.quiet) as progress:
-        result = parameter_stability(first.acts.vectors, first.acts.label, mapper=mapper, progress=progress)
+        result = parameter_stability(first.acts.vectors, first.acts.label, mapper=mapper, eps=(mapper.eps,),
+                                     progress=progress)
     save_figure(stability_figure(result), args.stability)
     print(f"\n{first.spec.name}: {result.describe()}; sweep of {len(result.table)} settings in {result.seconds:.1f} s")
