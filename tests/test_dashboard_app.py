@@ -218,5 +218,5 @@ def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     assert not at.exception
     from topoact.cache import Store
 
-    remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
-    assert remaining and {e["kind"] for e in remaining} == {"activations"}
+    remaining = {e["kind"] for e in Store(Path(cache_dir) / "topoact.duckdb").list_entries()}
+    assert "activations" in remaining and "graph" not in remaining  # other result tables (metrics) may stay
