@@ -143,7 +143,8 @@ class _Memo:
 
 @st.cache_resource(show_spinner=False)
 def _memos() -> dict[str, _Memo]:
-    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "fit_lock": threading.Lock()}
+    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "anomalies": _Memo(16),
+            "fit_lock": threading.Lock()}
 
 
 def clear_memory() -> None:
@@ -242,6 +243,49 @@ def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, p
     return result
 
 
+# ----------------------------------------------------------------------- anomalies
+def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice, *, k: int = 10,
+                  stability_top: int | None = None, progress: Progress | None = None):
+    """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.
+
+    The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``.
+    With ``stability_top`` the nine-setting sweep around the graph's cover runs too (a
+    sample is a candidate in a setting when ranked within ``stability_top``).
+    """
+    from topoact.anomaly import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
+
+    report = progress or (lambda fraction, message: None)
+    sweep = default_sweep(mapper.n_intervals, mapper.overlap) if stability_top else []
+    key = scores_key(result.key, k=k, sweep=sweep, top=stability_top)
+    memos = _memos()
+    hit = memos["anomalies"].get(key)
+    if hit is not None:
+        return hit
+    store = get_store()
+    table = store.get_table(SCORES_KIND, key)
+    samples = None if table is None else table.to_pandas()
+    if samples is None:
+        report(0.1, "scoring samples (k-NN, LOF, nodes, model)")
+        samples = score_samples(acts, result.graph, k=k)
+    estimator = Mapper(**mapper.as_params())
+    done = anomaly_report(
+        acts, result.graph, k=k, samples=samples, mapper=estimator, top=stability_top or 50,
+        sweep=sweep if table is None else None,
+        progress=lambda i, n: report(0.2 + 0.75 * i / n, f"stability sweep: setting {i} of {n}"),
+    )
+    if table is None:
+        store.put_table(SCORES_KIND, key, done.samples.sort_index(), {
+            "graph_key": result.key, "layer": acts.layer, "model": acts.meta.get("model"),
+            "dataset": acts.meta.get("dataset"), "k": k})
+    memos["anomalies"].put(key, done)
+    return done
+
+
+def row_anomaly_scores(acts: ActivationSet, samples) -> np.ndarray:
+    """Each activation row's combined anomaly score (its sample's), for colouring nodes."""
+    return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
+
+
 # ----------------------------------------------------------------------- projection
 @st.cache_data(show_spinner=False, max_entries=16)
 def projection(activations_key: str, _vectors: np.ndarray, method: str = "pca") -> np.ndarray:
@@ -256,6 +300,16 @@ def default_layer(model_name: str, layers: list[str]) -> str:
     return preferred if preferred in layers else layers[0]
 
 
+def default_choice() -> ActivationChoice:
+    """The activation set the Explore page opens on (loads the default model and dataset)."""
+    model = load_model(DEFAULT_MODEL)
+    dataset = load_dataset(DEFAULT_DATASET)
+    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
+    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
+    return ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
+                            sampling=samplings_for(model.entry.modality)[0], limit=limit)
+
+
 def warm_up(report: Callable[[str], None] = print) -> None:
     """Fill the process caches with what the Explore page's default view needs.
 
@@ -264,13 +318,8 @@ def warm_up(report: Callable[[str], None] = print) -> None:
     first page load of a fresh server only reads memory. Run by ``dashboard/serve.py``
     (``make run``) before the server starts.
     """
-    model = load_model(DEFAULT_MODEL)
-    dataset = load_dataset(DEFAULT_DATASET)
+    choice = default_choice()
     report(f"{DEFAULT_MODEL} and {DEFAULT_DATASET} loaded")
-    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
-    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
-    choice = ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
-                              sampling=samplings_for(model.entry.modality)[0], limit=limit)
     key, acts = get_activations(choice)
     result = get_graph(key, acts, MapperChoice())
     report(f"default graph ready: {choice.layer}, {result.graph.n_nodes} nodes")

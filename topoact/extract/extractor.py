@@ -51,6 +51,7 @@ class _Columns:
     label: list[np.ndarray] = field(default_factory=list)
     prediction: list[np.ndarray] = field(default_factory=list)
     confidence: list[np.ndarray] = field(default_factory=list)
+    label_probability: list[np.ndarray] = field(default_factory=list)
     layer_shape: tuple[int, ...] = ()
     dropped: int = 0
 
@@ -271,9 +272,10 @@ def extract_activations(
                     f"layer(s) {', '.join(cap.missing)} did not run in the forward pass of "
                     f"{model.entry.name!r}"
                 )
-            pred, conf = _predictions(logits, len(ids))
+            pred, conf, label_prob = _predictions(logits, labels_all[ids])
             for layer in layers:
-                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids], pred, conf, nonfinite)
+                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids],
+                         (pred, conf, label_prob), nonfinite)
             if progress is not None:
                 progress(min(start + batch_size, total), total)
     seconds = time.perf_counter() - started
@@ -299,12 +301,18 @@ def extract_activations(
     return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
 
 
-def _predictions(logits: torch.Tensor | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _predictions(logits: torch.Tensor | None, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted class, its softmax probability, and the probability of each given label."""
+    n = labels.shape[0]
     if logits is None:
-        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32)
-    probs = torch.softmax(logits.float(), dim=1)
-    conf, pred = probs.max(dim=1)
-    return pred.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
+        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+    probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    pred = probs.argmax(axis=1)
+    # a label outside the head's classes (or -1, unlabelled) has no probability
+    known = (labels >= 0) & (labels < probs.shape[1])
+    label_prob = np.full(n, np.nan, np.float32)
+    label_prob[known] = probs[np.flatnonzero(known), labels[known]]
+    return pred.astype(np.int64), probs[np.arange(n), pred].astype(np.float32), label_prob
 
 
 def _collect(
@@ -313,10 +321,10 @@ def _collect(
     sampled: Sampled,
     ids: np.ndarray,
     labels: np.ndarray,
-    pred: np.ndarray,
-    conf: np.ndarray,
+    head: tuple[np.ndarray, np.ndarray, np.ndarray],
     nonfinite: str,
 ) -> None:
+    pred, conf, label_prob = head
     vectors = sampled.vectors.cpu().numpy()
     rows = sampled.rows
     positions = sampled.positions
@@ -336,6 +344,7 @@ def _collect(
     col.label.append(labels[rows])
     col.prediction.append(pred[rows])
     col.confidence.append(conf[rows])
+    col.label_probability.append(label_prob[rows])
     col.layer_shape = sampled.layer_shape
 
 
@@ -361,5 +370,6 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
         label=cat(col.label, np.int64),
         prediction=cat(col.prediction, np.int64),
         confidence=cat(col.confidence, np.float32),
+        label_probability=cat(col.label_probability, np.float32),
         meta=meta,
     )
