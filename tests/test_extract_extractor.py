@@ -143,6 +143,28 @@ def test_label_probability_is_nan_for_unlabelled_and_out_of_head_labels(cnn_mode
     assert np.all((acts.label_probability[~missing] > 0) & (acts.label_probability[~missing] < 1))
 
 
+def test_labels_of_another_class_space_get_no_label_probability(cnn_model) -> None:
+    """3 photo classes of their own on a 5-class head: the labels are not the head's classes."""
+    from topoact.anomaly import score_samples
+    from topoact.mapper import Mapper
+    from zoo.datasets import Dataset
+
+    rng = np.random.default_rng(4)
+    items = [rng.integers(1, 256, (10, 10, 3), dtype=np.uint8) for _ in range(30)]
+    photos = Dataset("photos", "image", ["cat", "cup", "rocket"], rng.integers(0, 3, 30),
+                     [f"p{i}" for i in range(30)], items)
+    acts = extract_activations(cnn_model, photos, ["3"])["3"]
+    assert acts.meta["labels_are_head_classes"] is False
+    assert np.isnan(acts.label_probability).all() and (acts.prediction >= 0).all()
+    # so the anomaly ranking leaves every prediction-based score out
+    graph = Mapper(n_intervals=3, overlap=0.3, min_samples=2).fit(acts.vectors).graph_
+    scores = score_samples(acts, graph, k=3)
+    assert "prediction_disagreement" not in scores and "low_label_probability" not in scores
+    same_space = Dataset("five", "image", list("abcde"), rng.integers(0, 5, 30), [f"q{i}" for i in range(30)], items)
+    matched = extract_activations(cnn_model, same_space, ["3"])["3"]
+    assert matched.meta["labels_are_head_classes"] is True and np.isfinite(matched.label_probability).all()
+
+
 def test_progress_limit_and_default_layers(cnn_model, images) -> None:
     calls: list[tuple[int, int]] = []
     sets = extract_activations(cnn_model, images, batch_size=4, limit=10, seed=2, progress=lambda d, t: calls.append((d, t)))

@@ -79,8 +79,12 @@ def scores_key(graph_key: str, *, k: int, sweep: Sequence[tuple[int, float]] = (
 
 
 def _model_outputs(acts: ActivationSet) -> dict:
-    """Prediction, confidence and given-label probability when the model has a head."""
-    if not np.any(acts.prediction >= 0):
+    """Prediction, confidence and given-label probability when the model's classes are the labels'.
+
+    An ImageNet model's prediction says nothing about a label of another dataset (a
+    skimage photo's own class), so then no model-based score is used.
+    """
+    if not np.any(acts.prediction >= 0) or acts.meta.get("labels_are_head_classes") is False:
         return {}
     return {"prediction": acts.prediction, "confidence": acts.confidence,
             "label_probability": acts.label_probability}
