@@ -25,9 +25,9 @@ import streamlit as st
 
 import zoo
 from topoact.activations import ActivationSet
-from topoact.cache import Store, cache_key, default_cache_path
+from topoact.cache import Store, default_cache_path
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
-from topoact.mapper import Mapper, MapperGraph
+from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
 
 Progress = Callable[[float, str], None]
@@ -192,52 +192,49 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
 
 
 # ----------------------------------------------------------------------- graphs
-def graph_key(activations_key: str, mapper: MapperChoice) -> str:
-    """Cache key of a Mapper graph of an activation set."""
-    return cache_key(kind="graph", activations=activations_key, **mapper.as_params())
+def mapper_for(activations_key: str, mapper: MapperChoice) -> Mapper:
+    """The warm-start estimator kept for an activation set, set to ``mapper``'s parameters."""
+    memos = _memos()
+    estimator = memos["mappers"].get(activations_key)
+    if estimator is None:
+        estimator = Mapper(warm_start=True)
+        memos["mappers"].put(activations_key, estimator)
+    return estimator.set_params(**mapper.as_params())
+
+
+def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:
+    """Cache key of a Mapper graph of an activation set (the one every surface uses)."""
+    key = graph_cache_key(acts, Mapper(**mapper.as_params()))
+    if key is None:
+        raise ValueError(f"the {acts.layer} activations do not say which model and data made them")
+    return key
 
 
 def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, progress: Progress | None = None) -> GraphResult:
     """The Mapper graph of ``acts``: from memory, else the DuckDB cache, else fitted.
 
-    A fitted graph is written to the cache with its parameters. Raises ``ValueError``
-    for parameters the Mapper rejects.
+    The DuckDB part is :func:`topoact.mapper.get_or_build_graph`, shared with the command
+    line. Raises ``ValueError`` for parameters the Mapper rejects.
     """
     report = progress or (lambda fraction, message: None)
-    key = graph_key(activations_key, mapper)
+    key = graph_key(acts, mapper)
     memos = _memos()
     hit = memos["graphs"].get(key)
     if hit is not None:
         return hit
-    store = get_store()
-    stored = store.get_graph(key)
-    from_cache = stored is not None
-    if stored is not None:
-        report(0.9, "reading the graph from the cache")
-        graph = MapperGraph.from_json(stored)
-        eps_used = graph.params.get("eps_used")
-    else:
-        with memos["fit_lock"]:
-            estimator = memos["mappers"].get(activations_key)
-            if estimator is None:
-                estimator = Mapper(warm_start=True)
-                memos["mappers"].put(activations_key, estimator)
-            estimator.set_params(**mapper.as_params())
-            estimator.fit(acts.vectors, progress=lambda f, m: report(f, f"Mapper: {m}"))
-            graph = estimator.graph_
-            eps_used = estimator.eps_
-        store.put_graph(key, graph.to_json(), {
-            "activations": activations_key, "layer": acts.layer, "model": acts.meta.get("model"),
-            "dataset": acts.meta.get("dataset"), **mapper.as_params(), "nodes": graph.n_nodes,
-        })
+    with memos["fit_lock"]:
+        report(0.0, "reading the graph from the cache")
+        built = get_or_build_graph(acts, mapper_for(activations_key, mapper), get_store(),
+                                   progress=lambda f, m: report(f, f"Mapper: {m}"))
+    graph = built.graph
     report(0.95, "laying out the graph")
     result = GraphResult(
         key=key,
         graph=graph,
         positions=graph_layout(graph),
         stats=node_stats(graph, acts.label, acts.prediction, acts.confidence),
-        eps_used=eps_used,
-        from_cache=from_cache,
+        eps_used=built.eps_used,
+        from_cache=built.from_cache,
     )
     memos["graphs"].put(key, result)
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and Path(args.csv).suffix.lower() != ".csv":
         raise TopoactError(f"--csv must end in .csv; got {args.csv}")
     import zoo
+    from topoact.cache import Store
     from topoact.extract.cli import activations_from_args
-    from topoact.mapper import Mapper
+    from topoact.mapper import Mapper, get_or_build_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     acts = activations_from_args(args, [layer])[layer]
@@ -62,27 +63,28 @@ def run(args: argparse.Namespace) -> int:
         raise TopoactError(f"dataset {args.dataset} has no labels; anomaly ranking needs labelled samples")
     mapper = Mapper(lens="l2norm", n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
                     random_state=args.seed)
-    try:
-        graph = mapper.fit(acts.vectors).graph_
-    except ValueError as exc:
-        raise TopoactError(str(exc).splitlines()[0]) from None
     sweep = default_sweep(args.intervals, args.overlap) if args.stability else []
-    graph_key = _graph_key(acts, args)
-    key = None if args.no_cache else scores_key(graph_key, k=args.k, sweep=sweep, top=args.top)
-    samples = None
-    if key and not args.recompute:
-        from topoact.cache import Store
-
-        with Store(args.cache) as store:
-            table = store.get_table(SCORES_KIND, key)
-        samples = None if table is None else table.to_pandas()
+    samples, key = None, None
+    with nullcontext() if args.no_cache else Store(args.cache) as store:
+        try:
+            built = get_or_build_graph(acts, mapper, store)  # the graph other commands cache too
+        except ValueError as exc:
+            raise TopoactError(str(exc).splitlines()[0]) from None
+        graph = built.graph
+        if built.key is not None:
+            key = scores_key(built.key, k=args.k, sweep=sweep, top=args.top)
+            table = None if args.recompute else store.get_table(SCORES_KIND, key)
+            samples = None if table is None else table.to_pandas()
     cached = samples is not None
     if samples is None:
         samples = score_samples(acts, graph, k=args.k)
     report = anomaly_report(acts, graph, k=args.k, samples=samples, mapper=mapper,
                             sweep=None if cached else sweep, top=args.top, progress=_sweep_progress(args, sweep))
     if key and not cached:
-        _store_scores(key, graph_key, report.samples.sort_index(), graph, acts, args.cache)
+        with Store(args.cache) as store:
+            store.put_table(SCORES_KIND, key, report.samples.sort_index(), {
+                "layer": acts.layer, "graph_key": built.key, "model": acts.meta.get("model"),
+                "dataset": acts.meta.get("dataset")})
     ranked = report.samples
     if args.csv:
         ranked.to_csv(args.csv)
@@ -114,26 +116,3 @@ def _sweep_progress(args: argparse.Namespace, sweep: list):
             bar.close()
 
     return update
-
-
-def _store_scores(key: str, graph_key: str, samples, graph, acts, cache: str | None) -> None:
-    """Cache the per-sample table together with the graph it came from."""
-    from topoact.anomaly.report import SCORES_KIND
-    from topoact.cache import Store
-
-    with Store(cache) as store:
-        store.put_graph(graph_key, graph.to_json(), {"layer": acts.layer, **graph.params})
-        store.put_table(SCORES_KIND, key, samples, {"layer": acts.layer, "graph_key": graph_key,
-                                                    "model": acts.meta.get("model"),
-                                                    "dataset": acts.meta.get("dataset")})
-
-
-def _graph_key(acts, args: argparse.Namespace) -> str:
-    """Cache key of the graph this command builds."""
-    from topoact.cache import cache_key
-
-    source = {k: acts.meta.get(k) for k in ("model", "weights_id", "dataset", "content_hash", "sampling",
-                                             "max_positions", "seed", "limit", "predictions", "layout")}
-    return cache_key(kind="graph", layer=acts.layer, source=json.loads(json.dumps(source, default=str)),
-                     lens="l2norm", intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
-                     seed=args.seed)
