@@ -24,7 +24,7 @@ import torch
 
 from topoact import __version__
 from topoact.activations import ActivationSet
-from topoact.extract.hooks import Capture, capture
+from topoact.extract.hooks import Capture, capture, resolve_layers
 from topoact.extract.sampling import LAYOUTS, Sampled, check_sampling, sample, subset_rows
 
 Progress = Callable[[int, int], Any]
@@ -229,8 +229,161 @@ def extract_activations(
     layers, modality = _check_inputs(
         model, dataset, layers, sampling, max_positions, batch_size, limit, nonfinite, layout
     )
-    dev = resolve_device(device)
     rows = subset_rows(len(dataset), limit, seed)
+    started = time.perf_counter()
+    columns, specials_source = _run_batches(
+        model, dataset, layers, modality, rows, sampling=sampling, max_positions=max_positions,
+        seed=seed, batch_size=batch_size, device=device, predictions=predictions,
+        nonfinite=nonfinite, layout=layout, progress=progress,
+    )
+    meta_common = run_meta(
+        model, dataset, modality, sampling=sampling, max_positions=max_positions, seed=seed,
+        limit=limit, n_samples=int(rows.size), predictions=predictions, layout=layout,
+        seconds=time.perf_counter() - started, special_tokens=specials_source,
+    )
+    return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
+
+
+def extract_rows(
+    model: Any,
+    dataset: Any,
+    layers: Sequence[str],
+    rows: np.ndarray,
+    *,
+    sampling: str,
+    max_positions: int = 16,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    predictions: bool = True,
+    nonfinite: Literal["raise", "drop"] = "raise",
+    layout: Literal["nchw", "nhwc"] = "nchw",
+) -> tuple[dict[str, ActivationSet], str]:
+    """Activation vectors of the dataset ``rows``: one block of a larger extraction.
+
+    The rows are cut into forward batches of ``batch_size`` from the first row on, so a
+    block made of whole batches of :func:`extract_activations`' row order gives the
+    same batches, and the same vectors bit for bit. Distributed engines run one call
+    per block (see :mod:`topoact.distributed`).
+
+    Parameters
+    ----------
+    model, dataset, layers, sampling, max_positions, seed, batch_size, device, predictions, nonfinite, layout
+        As for :func:`extract_activations` (``layers`` already checked by it or by
+        :func:`check_extraction`).
+    rows : ndarray of int64
+        Dataset rows, in the order their vectors are wanted.
+
+    Returns
+    -------
+    sets : dict of str to ActivationSet
+        One set per layer; ``meta`` holds ``layer_shape`` and ``dropped_nonfinite``.
+    special_tokens : str
+        How special tokens were recognised (text), ``"n/a"`` for images.
+    """
+    modality = getattr(model.entry, "modality", None)
+    columns, specials_source = _run_batches(
+        model, dataset, list(layers), modality, np.asarray(rows, dtype=np.int64), sampling=sampling,
+        max_positions=max_positions, seed=seed, batch_size=batch_size, device=device,
+        predictions=predictions, nonfinite=nonfinite, layout=layout, progress=None,
+    )
+    return {layer: _finish(layer, columns[layer], {"modality": modality}) for layer in layers}, specials_source
+
+
+def check_extraction(
+    model: Any,
+    dataset: Any,
+    layers: Sequence[str] | None,
+    *,
+    sampling: str,
+    max_positions: int = 16,
+    batch_size: int = 64,
+    limit: int | None = None,
+    nonfinite: str = "raise",
+    layout: str = "nchw",
+) -> tuple[list[str], str]:
+    """Check an extraction's arguments without running it; return ``(layers, modality)``.
+
+    Raises the ``ValueError`` :func:`extract_activations` would raise for bad arguments,
+    including unknown layer names.
+    """
+    layers, modality = _check_inputs(
+        model, dataset, layers, sampling, max_positions, batch_size, limit, nonfinite, layout
+    )
+    resolve_layers(model.module, layers)
+    return layers, modality
+
+
+def run_meta(
+    model: Any,
+    dataset: Any,
+    modality: str,
+    *,
+    sampling: str,
+    max_positions: int,
+    seed: int,
+    limit: int | None,
+    n_samples: int,
+    predictions: bool,
+    layout: str,
+    seconds: float,
+    special_tokens: str,
+    engine: str = "local",
+) -> dict[str, Any]:
+    """The ``meta`` every layer of one extraction shares (``layer`` etc. are added per layer)."""
+    meta: dict[str, Any] = {
+        "model": model.entry.name,
+        "weights_id": getattr(model, "weights_id", None),
+        "dataset": dataset.name,
+        "content_hash": getattr(dataset, "content_hash", None),
+        "modality": modality,
+        "sampling": sampling,
+        "max_positions": int(max_positions),
+        "seed": int(seed),
+        "limit": None if limit is None else int(limit),
+        "n_samples": int(n_samples),
+        "predictions": bool(predictions),
+        "layout": layout,
+        "topoact_version": __version__,
+        "seconds": round(seconds, 3),
+        "engine": engine,
+    }
+    if modality == "text":
+        meta["special_tokens"] = special_tokens
+    return meta
+
+
+def layer_meta(meta_common: dict[str, Any], layer: str, layer_shape: Sequence[int], dropped: int) -> dict[str, Any]:
+    """``meta`` of one layer's set: the run's plus the layer, its output shape and dropped rows."""
+    meta = dict(meta_common)
+    meta["layer"] = layer
+    shape = [int(s) for s in layer_shape]
+    if meta.get("modality") == "text" and len(shape) == 2:
+        shape[0] = -1  # the token axis varies with each batch's padding
+    meta["layer_shape"] = shape
+    meta["dropped_nonfinite"] = int(dropped)
+    return meta
+
+
+def _run_batches(
+    model: Any,
+    dataset: Any,
+    layers: list[str],
+    modality: str,
+    rows: np.ndarray,
+    *,
+    sampling: str,
+    max_positions: int,
+    seed: int,
+    batch_size: int,
+    device: str | torch.device,
+    predictions: bool,
+    nonfinite: str,
+    layout: str,
+    progress: Progress | None,
+) -> tuple[dict[str, _Columns], str]:
+    """Forward ``rows`` in batches of ``batch_size`` and collect each layer's sampled vectors."""
+    dev = resolve_device(device)
     labels = getattr(dataset, "labels", None)
     labels_all = (
         np.full(len(dataset), -1, np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
@@ -257,7 +410,6 @@ def extract_activations(
     columns = {layer: _Columns() for layer in layers}
     specials_source = "n/a"
     total = int(rows.size)
-    started = time.perf_counter()
     with torch.inference_mode(), capture(module, layers, reduce=reducer, stop_after=not predictions) as cap:
         for start in range(0, total, batch_size):
             ids = rows[start : start + batch_size]
@@ -276,27 +428,7 @@ def extract_activations(
                 _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids], pred, conf, nonfinite)
             if progress is not None:
                 progress(min(start + batch_size, total), total)
-    seconds = time.perf_counter() - started
-
-    meta_common = {
-        "model": model.entry.name,
-        "weights_id": getattr(model, "weights_id", None),
-        "dataset": dataset.name,
-        "content_hash": getattr(dataset, "content_hash", None),
-        "modality": modality,
-        "sampling": sampling,
-        "max_positions": int(max_positions),
-        "seed": int(seed),
-        "limit": None if limit is None else int(limit),
-        "n_samples": total,
-        "predictions": bool(predictions),
-        "layout": layout,
-        "topoact_version": __version__,
-        "seconds": round(seconds, 3),
-    }
-    if modality == "text":
-        meta_common["special_tokens"] = specials_source
-    return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
+    return columns, specials_source
 
 
 def _predictions(logits: torch.Tensor | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -346,13 +478,7 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
         return np.zeros((0, width) if width is not None else 0, dtype=dtype)
 
     width = col.vectors[0].shape[1] if col.vectors else 0
-    meta = dict(meta_common)
-    meta["layer"] = layer
-    shape = list(col.layer_shape)
-    if meta.get("modality") == "text" and len(shape) == 2:
-        shape[0] = -1  # the token axis varies with each batch's padding
-    meta["layer_shape"] = shape
-    meta["dropped_nonfinite"] = col.dropped
+    meta = layer_meta(meta_common, layer, col.layer_shape, col.dropped)
     return ActivationSet(
         layer=layer,
         vectors=cat(col.vectors, np.float32, width),
