@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,19 +96,19 @@ def require_ray() -> Any:
     return ray
 
 
-def connect(engine: RayEngine) -> tuple[Any, bool]:
-    """Connect this process to the engine's Ray cluster unless it already is.
+def connect(engine: RayEngine) -> Any:
+    """Connect this process to the engine's Ray cluster unless it already is on one.
 
     Returns
     -------
     ray : module
-    started : bool
-        True when this call connected (the caller may :func:`disconnect`).
     """
     ray = require_ray()
     if ray.is_initialized():
-        return ray, False
+        return ray
     address = engine.address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_reachable(address)
     options: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
     if address is not None:
         # Ship this process's topoact and zoo to the workers, so every node runs the
@@ -120,40 +121,70 @@ def connect(engine: RayEngine) -> tuple[Any, bool]:
             "excludes": ["__pycache__", "*.pyc"],
         }
     try:
-        ray.init(address=address, **options)
+        # "local": a new cluster for this process, not one `ray start` left on this machine
+        ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local cluster"
         raise TopoactError(f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0]}") from None
-    quiet_ray_data()
-    return ray, True
+    configure_ray_data()
+    return ray
 
 
-def disconnect(ray: Any, started: bool) -> None:
-    """Leave the cluster if :func:`connect` joined it (a local cluster is shut down)."""
-    if started and ray.is_initialized():
-        ray.shutdown()
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when a ``HOST:PORT`` (or ``ray://HOST:PORT``) address takes no connections.
+
+    Ray itself keeps retrying an unreachable cluster for minutes; a plain TCP connect
+    tells in seconds. ``auto`` and other forms are left to Ray.
+
+    Raises
+    ------
+    TopoactError
+        Nothing listens at the address.
+    """
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise TopoactError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start one with "
+            "`ray start --head` and pass the address it prints, or leave --ray-address out for a local one"
+        ) from None
 
 
 @contextmanager
-def ray_session(engine: RayEngine) -> Iterator[Any]:
-    """Connected for the ``with`` block; disconnected after when the block connected.
+def ray_session(engine: RayEngine) -> Iterator[RayEngine]:
+    """A ``with`` block after which this process leaves the cluster if the block joined it.
+
+    Nothing connects up front: the first Ray stage inside the block does (after its
+    arguments were checked); a cluster joined, or started, by the block is left at
+    its end, one the process was already on stays.
 
     Yields
     ------
-    ray : module
+    RayEngine
     """
-    ray, started = connect(engine)
+    ray = require_ray()
+    was_connected = ray.is_initialized()
     try:
-        yield ray
+        yield engine
     finally:
-        disconnect(ray, started)
+        if not was_connected and ray.is_initialized():
+            ray.shutdown()
 
 
-def quiet_ray_data() -> None:
-    """No Ray Data progress bars or execution logs: topoact reports progress itself."""
+def configure_ray_data() -> None:
+    """Ray Data as topoact uses it: errors of its own code as they are, no bars or execution logs.
+
+    An exception in an actor reaches this process as itself (not a bare
+    ``UserCodeException``), and topoact reports progress itself.
+    """
     import ray.data
 
     context = ray.data.DataContext.get_current()
+    context.raise_original_map_exception = True
     context.enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     # it warns once that the bars are off, which is what was asked for
@@ -232,10 +263,10 @@ def engine_from_args(args: argparse.Namespace) -> RayEngine | None:
 
 @contextmanager
 def session_from_args(args: argparse.Namespace) -> Iterator[RayEngine | None]:
-    """The engine the arguments name, connected for the ``with`` block when it is Ray."""
+    """The engine the arguments name; with Ray, the cluster is left after the block (see :func:`ray_session`)."""
     engine = engine_from_args(args)
     if engine is None:
         yield None
         return
-    with ray_session(engine):
-        yield engine
+    with ray_session(engine) as connected:
+        yield connected

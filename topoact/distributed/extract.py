@@ -34,7 +34,7 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
-from topoact.distributed.engine import RayEngine, connect, quiet_ray_data, raise_worker_error
+from topoact.distributed.engine import RayEngine, connect, configure_ray_data, raise_worker_error
 
 #: ``progress(samples_done, samples_total)``, as the local extraction reports it.
 Progress = Callable[[int, int], Any]
@@ -220,8 +220,8 @@ def extract_to_shards(
     ShardRun
         Its ``folder`` holds every shard; nothing is left when this raises.
     """
-    ray, _ = connect(engine)
-    quiet_ray_data()
+    ray = connect(engine)
+    configure_ray_data()
     actor_device, n_actors, gpus_per_actor = _actor_plan(ray, engine, device)
     rows = np.asarray(rows, dtype=np.int64)
     block_rows = int(batch_size) * int(engine.batches_per_block)

@@ -93,7 +93,7 @@ def cluster_elements(
         Per element, in element order: labels (``-1`` noise), or None for an element
         a generic clusterer skips as too small.
     """
-    ray, _ = connect(engine)
+    ray = connect(engine)
     spec = _spec(X, clusterer)
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_cluster_one)
     x_ref = ray.put(X)
