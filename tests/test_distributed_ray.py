@@ -109,7 +109,7 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
         assert_same_activations(sets[layer], local[layer])
         assert sets[layer].meta["engine"] == "ray"
         assert len(store.shard_files(activation_key(model, digits, layer, predictions=True, **common))) == 4
-    assert progress[-1] == (400, 400) and len(progress) == 4
+    assert progress == [(0, 400), (100, 400), (200, 400), (300, 400), (400, 400)]  # as the 4 blocks finish
     # 4 blocks x 2 layers, nothing else: no temporary file of the killed writer, no staging folder.
     names = files_under(store.shard_dir)
     assert len(names) == 8 and all(name.endswith(".parquet") and "/." not in name for name in names)
@@ -172,3 +172,32 @@ def test_a_killed_clustering_task_is_retried_and_every_element_is_labelled(tmp_p
         np.testing.assert_array_equal(labels[e], want, err_msg=f"element {e}")
     assert sum((lab >= 0).any() for lab in labels) == len(set(graph.node_element.tolist()))
     assert os.path.exists(marker)
+
+
+def test_dashboard_extracts_and_clusters_on_ray_with_progress_from_the_cluster(tmp_path, monkeypatch, digits):
+    from zoo.paths import zoo_cache_dir
+
+    (tmp_path / "zoo").symlink_to(zoo_cache_dir())  # the trained digits weights; the store is this folder's
+    monkeypatch.setenv("TOPOACT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TOPOACT_ENGINE", "ray")
+    from dashboard import services
+
+    services.clear_memory()
+    choice = services.ActivationChoice(model="digits_mlp", dataset="digits", layer="hidden1",
+                                       sampling="random_position", limit=300)
+    reports: list[tuple[float, str]] = []
+    key, acts = services.get_activations(choice, progress=lambda f, m: reports.append((f, m)))
+    mapper_choice = services.MapperChoice(n_intervals=10)
+    result = services.get_graph(key, acts, mapper_choice, progress=lambda f, m: reports.append((f, m)))
+
+    extracting = [m for _, m in reports if m.startswith("extracting")]
+    assert extracting and extracting[-1] == "extracting hidden1 activations: 300 / 300 inputs"
+    assert any(m == "Mapper: clustering cover elements on Ray" for _, m in reports)
+    assert [f for f, m in reports if m.startswith("Mapper")] == sorted(f for f, m in reports if m.startswith("Mapper"))
+    [entry] = services.get_store().list_entries("activations")
+    assert entry["storage"] == "parquet" and acts.meta["engine"] == "ray"
+
+    local = extract_activations(zoo.load_model("digits_mlp"), digits, ["hidden1"], limit=300)["hidden1"]
+    assert_same_activations(acts, local)
+    assert result.graph.to_json() == Mapper(**mapper_choice.as_params()).fit(local.vectors).graph_.to_json()
+    services.clear_memory()

@@ -11,9 +11,11 @@ import argparse
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from topoact import TopoactError
@@ -23,6 +25,8 @@ ENGINES: tuple[str, ...] = ("local", "ray")
 
 #: How to install the optional engine.
 RAY_INSTALL = "pip install -r requirements-ray.txt"
+
+_CONNECTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -104,22 +108,32 @@ def connect(engine: RayEngine) -> Any:
     ray : module
     """
     ray = require_ray()
-    if ray.is_initialized():
-        return ray
+    with _CONNECTING:  # a server's sessions may start Ray stages at once
+        if ray.is_initialized():
+            return ray
+        return _init(ray, engine)
+
+
+def _init(ray: Any, engine: RayEngine) -> Any:
     address = engine.address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         check_reachable(address)
+    import topoact
+    import zoo
+
     options: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
     if address is not None:
         # Ship this process's topoact and zoo to the workers, so every node runs the
         # same code (torch, numpy, ... must be installed there).
-        import topoact
-        import zoo
-
         options["runtime_env"] = {
             "py_modules": [os.path.dirname(topoact.__file__), os.path.dirname(zoo.__file__)],
             "excludes": ["__pycache__", "*.pyc"],
         }
+    else:
+        # A local cluster's workers import topoact and zoo from where this process does.
+        roots = dict.fromkeys(str(Path(module.__file__).resolve().parents[1]) for module in (topoact, zoo))
+        paths = [*roots, *filter(None, [os.environ.get("PYTHONPATH")])]
+        options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
     try:
         # "local": a new cluster for this process, not one `ray start` left on this machine
         ray.init(address=address or "local", **options)

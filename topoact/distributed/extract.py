@@ -272,6 +272,8 @@ def _run_blocks(ray, model, dataset, layers, rows, options, staging, block_rows,
     manifest: list[dict] = []
     total = int(rows.size)
     done = 0
+    if progress is not None:
+        progress(0, total)  # the pool is starting: say that extraction has begun
     for row in shards.iter_rows():
         manifest.append(dict(row))
         if row["layer"] == layers[0]:
