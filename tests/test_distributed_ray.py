@@ -68,7 +68,7 @@ def test_extract_cli_on_ray_gives_the_local_activations_as_cached_parquet_shards
     db = str(tmp_path / "c.duckdb")
     argv = ["extract", "--model", "digits_cnn", "--dataset", "digits", "--layers", "block1", "pool",
             "--limit", "300", "--batch-size", "32", "--cache", db, "--quiet"]
-    assert main([*argv, "--engine", "ray", "--out", str(tmp_path / "ray.npz")]) == 0
+    assert main([*argv, "--engine", "ray", "--actors", "1", "--out", str(tmp_path / "ray.npz")]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["layer"], line["rows"], line["cached"]) for line in lines] == [("block1", 300, False), ("pool", 300, False)]
     assert ray_cluster.is_initialized(), "the command must not shut down a cluster it did not start"
@@ -98,7 +98,7 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
     marker = tmp_path / "killed"
     progress: list[tuple[int, int]] = []
     sets = extract_with_ray(
-        model, digits, ["hidden1", "hidden2"], engine=RayEngine(batches_per_block=2), store=store,
+        model, digits, ["hidden1", "hidden2"], engine=RayEngine(actors=1, batches_per_block=2), store=store,
         key_of=lambda layer: activation_key(model, digits, layer, predictions=True, **common),
         batch_size=50, progress=lambda done, total: progress.append((done, total)),
         on_block=kill_once(str(marker), at=1), **common,
@@ -126,7 +126,7 @@ def test_a_failing_block_leaves_no_half_written_run(tmp_path, digits):
 
     with pytest.raises(ValueError, match="block 2 is broken"):
         extract_with_ray(
-            model, digits, ["hidden1"], engine=RayEngine(batches_per_block=1), store=store,
+            model, digits, ["hidden1"], engine=RayEngine(actors=1, batches_per_block=1), store=store,
             key_of=lambda layer: "k-" + layer, sampling="random_position", limit=200, batch_size=50,
             on_block=broken,
         )

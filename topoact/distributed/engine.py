@@ -46,7 +46,7 @@ class RayEngine:
         own ``<cache file>.shards`` folder (a temporary folder without a cache).
     actors : int, optional
         Model actors for extraction. Default: one per GPU with ``device="cuda"``, else
-        one per CPU of the cluster but one (left to Ray Data's own tasks).
+        one per CPU of the cluster.
     batches_per_block : int, default=8
         Forward batches per block: the unit of work of an actor and one Parquet
         shard per layer.
@@ -139,7 +139,10 @@ def _init(ray: Any, engine: RayEngine) -> Any:
         ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local cluster"
-        raise TopoactError(f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0]}") from None
+        hint = ""
+        if address is not None and not os.environ.get("RAY_AUTH_MODE"):
+            hint = " (a cluster with token authentication, Ray's default, also needs RAY_AUTH_MODE=token)"
+        raise TopoactError(f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0]}{hint}") from None
     configure_ray_data()
     return ray
 
@@ -254,7 +257,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser | Any) -> None:
                         help="Ray extraction: folder for the Parquet shards, on storage all nodes share "
                         "(default: next to the cache file)")
     parser.add_argument("--actors", type=int, default=None,
-                        help="Ray extraction: model actors (default: one per GPU, or per CPU but one)")
+                        help="Ray extraction: model actors (default: one per GPU, or one per CPU)")
 
 
 def engine_from_args(args: argparse.Namespace) -> RayEngine | None:

@@ -158,8 +158,8 @@ class BlockExtractor:
         return out
 
 
-def _actor_plan(ray: Any, engine: RayEngine, device: str) -> tuple[str, int, float]:
-    """(device on the actors, number of actors, GPUs per actor) for this cluster."""
+def _actor_plan(ray: Any, engine: RayEngine, device: str, n_blocks: int) -> tuple[str, int, float]:
+    """(device on the actors, number of actors, GPUs per actor) for this cluster; never more actors than blocks."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r} for the Ray engine; valid: {', '.join(DEVICES)}")
     resources = ray.cluster_resources()
@@ -171,7 +171,8 @@ def _actor_plan(ray: Any, engine: RayEngine, device: str) -> tuple[str, int, flo
     if engine.actors is not None:
         actors = int(engine.actors)
     else:
-        actors = gpus if on_gpu else max(1, cpus - 1)
+        actors = gpus if on_gpu else max(1, cpus)
+    actors = max(1, min(actors, n_blocks))  # an actor costs a process and a model copy
     return ("cuda" if on_gpu else "cpu"), actors, (1.0 if on_gpu else 0.0)
 
 
@@ -222,10 +223,10 @@ def extract_to_shards(
     """
     ray = connect(engine)
     configure_ray_data()
-    actor_device, n_actors, gpus_per_actor = _actor_plan(ray, engine, device)
     rows = np.asarray(rows, dtype=np.int64)
     block_rows = int(batch_size) * int(engine.batches_per_block)
     n_blocks = max(1, -(-rows.size // block_rows))
+    actor_device, n_actors, gpus_per_actor = _actor_plan(ray, engine, device, n_blocks)
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -256,7 +257,9 @@ def _run_blocks(ray, model, dataset, layers, rows, options, staging, block_rows,
     """Stream the blocks through the actor pool; return the manifest rows."""
     import ray.data
 
-    blocks = ray.data.range(n_blocks, override_num_blocks=n_blocks)
+    # The block numbers are made here, not by read tasks: a read task needs a CPU, and
+    # with every CPU held by an actor it would never run (the pool would wait forever).
+    blocks = ray.data.from_items([{"id": block} for block in range(n_blocks)], override_num_blocks=n_blocks)
     shards = blocks.map_batches(
         BlockExtractor,
         batch_size=1,

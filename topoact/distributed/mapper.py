@@ -18,6 +18,7 @@ clustering itself is not retried and reaches the caller as the original exceptio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,20 +34,24 @@ ElementHook = Callable[[int], Any]
 
 
 def _cluster_one(X: np.ndarray, members: np.ndarray, element: int, spec: dict, on_element: ElementHook | None):
-    """The body of a task: the labels of one element (None when a generic clusterer skips it)."""
+    """The body of a task: one element's labels (None when a generic clusterer skips it) and what it cost."""
     if on_element is not None:
         on_element(element)
+    started = time.perf_counter()
+    stats: dict = {"element": element, "size": int(members.size)}
     if spec["kind"] == "dbscan":
         from topoact.mapper.cluster import dbscan_rows
 
         labels, _ = dbscan_rows(
             X, members, spec["eps"], spec["min_samples"], metric=spec["metric"], border=spec["border"],
-            random_state=spec["random_state"],
+            random_state=spec["random_state"], stats=stats,
         )
-        return labels
-    from topoact.mapper.builder import generic_labels
+    else:
+        from topoact.mapper.builder import generic_labels
 
-    return generic_labels(X, members, spec["clusterer"], spec["min_size"])
+        labels = generic_labels(X, members, spec["clusterer"], spec["min_size"])
+    stats["seconds"] = time.perf_counter() - started
+    return labels, stats
 
 
 def _spec(X: np.ndarray, clusterer: Any) -> dict:
@@ -69,6 +74,7 @@ def cluster_elements(
     engine: RayEngine,
     progress: Callable[[int, int], None] | None = None,
     on_element: ElementHook | None = None,
+    stats: list[dict] | None = None,
 ) -> list[np.ndarray | None]:
     """Labels of every cover element, each clustered by a Ray task.
 
@@ -86,6 +92,9 @@ def cluster_elements(
     on_element : callable, optional
         Run on the worker with the element number before it is clustered (tests
         inject faults with it).
+    stats : list, optional
+        Receives one dict per element, in element order: ``element``, ``size``,
+        ``seconds`` on its worker and, for DBSCAN, ``pairs_computed`` and ``n_edges``.
 
     Returns
     -------
@@ -101,16 +110,20 @@ def cluster_elements(
     order = sorted(range(len(elements)), key=lambda e: (-len(elements[e]), e))  # largest first
     pending = {task.remote(x_ref, elements[e], e, spec_ref, on_element): e for e in order}
     labels: list[np.ndarray | None] = [None] * len(elements)
+    costs: list[dict] = [{} for _ in elements]
     total = len(elements)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                labels[pending.pop(ref)] = ray.get(ref)
+                element = pending.pop(ref)
+                labels[element], costs[element] = ray.get(ref)
             if progress is not None:
                 progress(total - len(pending), total)
     except BaseException as exc:
         for ref in pending:
             ray.cancel(ref, force=False)
         raise_worker_error(exc, "the Mapper clustering")
+    if stats is not None:
+        stats.extend(costs)
     return labels

@@ -143,6 +143,7 @@ def dbscan_rows(
     border: str = "nearest",
     n_jobs: int | None = None,
     random_state: int = 0,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DBSCAN of the points ``X[rows]`` on their own, with the exact epsilon-graph search.
 
@@ -164,6 +165,8 @@ def dbscan_rows(
         Threads for the neighbour search.
     random_state : int
         Seed of the search's pivots (never changes the result).
+    stats : dict, optional
+        Filled with the search's ``pairs_computed`` and ``n_edges``.
 
     Returns
     -------
@@ -180,6 +183,8 @@ def dbscan_rows(
         points, np.zeros((n, 1)), eps, metric=metric, n_jobs=n_jobs, random_state=random_state,
     )
     graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
+    if stats is not None:
+        stats.update(pairs_computed=graph.pairs_computed, n_edges=graph.n_edges)
     first, second, local_of_member = graph.edges_within(np.arange(n))
     local_rows = np.empty(n, dtype=np.int64)
     local_rows[local_of_member] = np.arange(n) if rows is None else rows
