@@ -136,3 +136,4 @@ def test_a_shard_is_written_atomically_and_rewriting_it_leaves_one_file(tmp_path
     write_shard(acts, target)  # a retried block writes the same shard again
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     assert shard_info(target).n_rows == 30
+

@@ -73,3 +73,23 @@ def test_engine_names_and_options_are_validated():
         RayEngine(actors=0)
     with pytest.raises(ValueError, match="'engine' parameter of Mapper must be"):
         Mapper(engine="spark").fit(np.random.default_rng(0).random((30, 2)))
+
+
+def test_staging_folders_of_dead_drivers_on_this_host_are_removed(tmp_path):
+    import os
+    import socket
+
+    from topoact.distributed.extract import remove_abandoned_runs
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    host = socket.gethostname()
+    dead = tmp_path / f".partial-run-a@{host}@{dead_pid}"
+    alive = tmp_path / f".partial-run-b@{host}@{os.getpid()}"
+    elsewhere = tmp_path / f".partial-run-c@another-host.example@{dead_pid}"
+    finished = tmp_path / "run-d"
+    for folder in (dead, alive, elsewhere, finished):
+        (folder / "000-x").mkdir(parents=True)
+        (folder / "000-x" / "part-0000000.parquet").write_bytes(b"x")
+    assert remove_abandoned_runs(tmp_path) == [dead]
+    assert not dead.exists() and alive.exists() and elsewhere.exists() and finished.exists()

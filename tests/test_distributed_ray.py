@@ -20,7 +20,7 @@ from topoact.cli import main
 from topoact.distributed import RayEngine
 from topoact.distributed.extract import extract_to_shards, extract_with_ray
 from topoact.distributed.mapper import cluster_elements
-from topoact.extract import extract_activations
+from topoact.extract import extract_activations, get_or_extract
 from topoact.extract.pipeline import activation_key
 from topoact.mapper import Mapper
 from topoact.mapper.cluster import DBSCAN
@@ -64,31 +64,24 @@ def files_under(folder) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
-def test_extract_cli_on_ray_gives_the_local_activations_as_cached_parquet_shards(tmp_path, capsys, digits, ray_cluster):
-    db = str(tmp_path / "c.duckdb")
+def test_extract_cli_on_ray_gives_the_local_activations(tmp_path, capsys, digits, ray_cluster):
+    shards = tmp_path / "shards"
     argv = ["extract", "--model", "digits_cnn", "--dataset", "digits", "--layers", "block1", "pool",
-            "--limit", "300", "--batch-size", "32", "--cache", db, "--quiet"]
-    assert main([*argv, "--engine", "ray", "--actors", "1", "--out", str(tmp_path / "ray.npz")]) == 0
+            "--limit", "300", "--batch-size", "32", "--quiet", "--no-cache", "--out", str(tmp_path / "ray.npz"),
+            "--engine", "ray", "--actors", "1", "--shard-dir", str(shards)]
+    assert main(argv) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["layer"], line["rows"], line["cached"]) for line in lines] == [("block1", 300, False), ("pool", 300, False)]
     assert ray_cluster.is_initialized(), "the command must not shut down a cluster it did not start"
+    # Without a cache, the shards (2 blocks of 8 x 32 rows) were read by an in-memory DuckDB and removed.
+    assert files_under(shards) == []
 
     local = extract_activations(zoo.load_model("digits_cnn"), digits, ["block1", "pool"], limit=300, batch_size=32)
     saved = np.load(tmp_path / "ray.npz")
     for layer, want in local.items():
         for column in COLUMNS:
             np.testing.assert_array_equal(saved[f"{layer}.{column}"], getattr(want, column), err_msg=f"{layer}.{column}")
-
-    store = Store(db)
-    entries = store.list_entries("activations")
-    assert sorted(e["storage"] for e in entries) == ["parquet", "parquet"]
-    for entry in entries:
-        files = store.shard_files(entry["key"])
-        assert len(files) == 2 and all(store.shard_dir in f.parents for f in files)  # 300 rows, blocks of 8 x 32
-    # The local engine now finds them: read back through DuckDB from the shards.
-    assert main(argv) == 0
-    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["cached"] for line in again] == [True, True]
+        assert json.loads(str(saved[f"{layer}.meta"]))["engine"] == "ray"
 
 
 def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identical(tmp_path, digits):
@@ -110,6 +103,10 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
         assert sets[layer].meta["engine"] == "ray"
         assert len(store.shard_files(activation_key(model, digits, layer, predictions=True, **common))) == 4
     assert progress == [(0, 400), (100, 400), (200, 400), (300, 400), (400, 400)]  # as the 4 blocks finish
+    # The local engine finds the set in the cache: same key, read from the shards through DuckDB.
+    again = get_or_extract(model, digits, ["hidden2"], store=store, batch_size=50, **common)["hidden2"]
+    assert again.meta["cached"] is True
+    assert_same_activations(again, local["hidden2"])
     # 4 blocks x 2 layers, nothing else: no temporary file of the killed writer, no staging folder.
     names = files_under(store.shard_dir)
     assert len(names) == 8 and all(name.endswith(".parquet") and "/." not in name for name in names)

@@ -82,6 +82,10 @@ class Store:
     transactions whose index row is written last; a write that fails or is killed leaves
     nothing behind.
 
+    An activation set can also stay in Parquet shards (the Ray engine writes them, possibly
+    on storage a cluster shares): :meth:`put_parquet_activations` registers them and
+    :meth:`get_activations` reads them in place through DuckDB.
+
     Parameters
     ----------
     path : str or Path, optional

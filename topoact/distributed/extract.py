@@ -12,9 +12,10 @@ comes back to this process, which reports progress as blocks finish.
 
 Failures: an actor that dies (killed, out of memory, a lost node) is restarted by Ray
 and its block is retried; a retried block rewrites the same shard names atomically,
-so it cannot leave duplicates. Shards are written into a ``.partial-<run>`` folder
-that is renamed to ``<run>`` only after every block has reported; an error removes
-the folder, so no half-written run is ever registered or left behind.
+so it cannot leave duplicates. Shards are written into a ``.partial-<run>@<host>@<pid>``
+folder that is renamed to ``<run>`` only after every block has reported; an error
+removes the folder, so no half-written run is ever registered or left behind (the
+folder of a driver killed outright is removed by the next run in the same place).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -42,6 +44,8 @@ Progress = Callable[[int, int], Any]
 BlockHook = Callable[[int], Any]
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
+#: Name prefix of a run's staging folder (renamed to the run's name once complete).
+PARTIAL = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,34 @@ class BlockExtractor:
         return out
 
 
+def remove_abandoned_runs(folder: Path) -> list[Path]:
+    """Remove the staging folders of runs whose driver died on this machine (a kill -9).
+
+    A staging folder is named ``.partial-<run>@<host>@<pid>``; one of this host whose
+    process is gone will never be finished. Folders of other hosts, and of live
+    processes, are left alone. Returns the folders removed.
+    """
+    removed = []
+    host = socket.gethostname()
+    for staging in folder.glob(f"{PARTIAL}*@*@*"):
+        _, owner_host, pid = staging.name.rsplit("@", 2)
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def _actor_plan(ray: Any, engine: RayEngine, device: str, n_blocks: int) -> tuple[str, int, float]:
     """(device on the actors, number of actors, GPUs per actor) for this cluster; never more actors than blocks."""
     if device not in DEVICES:
@@ -230,7 +262,8 @@ def extract_to_shards(
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".partial-{run_id}"
+    remove_abandoned_runs(root)
+    staging = root / f"{PARTIAL}{run_id}@{socket.gethostname()}@{os.getpid()}"
     for index, layer in enumerate(layers):
         (staging / layer_folder(index, layer)).mkdir(parents=True, exist_ok=True)
     options = dict(sampling=sampling, max_positions=max_positions, seed=seed, batch_size=batch_size,
@@ -238,7 +271,7 @@ def extract_to_shards(
     started = time.perf_counter()
     try:
         manifest = _run_blocks(
-            ray, model, dataset, list(layers), rows, options, staging, block_rows, n_blocks,
+            model, dataset, list(layers), rows, options, staging, block_rows, n_blocks,
             actor_device, n_actors, gpus_per_actor, progress, on_block,
         )
         sets, specials, timings = _check_manifest(manifest, list(layers), n_blocks, staging)
@@ -252,7 +285,7 @@ def extract_to_shards(
     return ShardRun(final, sets, specials, time.perf_counter() - started, timings, n_actors, actor_device)
 
 
-def _run_blocks(ray, model, dataset, layers, rows, options, staging, block_rows, n_blocks,
+def _run_blocks(model, dataset, layers, rows, options, staging, block_rows, n_blocks,
                 actor_device, n_actors, gpus_per_actor, progress, on_block) -> list[dict]:
     """Stream the blocks through the actor pool; return the manifest rows."""
     import ray.data
