@@ -11,10 +11,16 @@ Pages call these functions and only read widgets. Caching layers:
 
 A Mapper estimator is kept per activation set with ``warm_start=True``, so changing
 only the cover (intervals, overlap) does not redo the neighbour search.
+
+Extraction and Mapper clustering run on the engine ``$TOPOACT_ENGINE`` names: ``local``
+(the default) or ``ray`` (a Ray cluster: ``$RAY_ADDRESS``, else a local one started by
+the server); the page's progress bar follows the blocks and cover elements as the
+cluster finishes them.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +32,7 @@ import streamlit as st
 import zoo
 from topoact.activations import ActivationSet
 from topoact.cache import Store, default_cache_path
+from topoact.distributed import RayEngine, resolve_engine
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
 from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
@@ -94,6 +101,17 @@ class GraphResult:
 @st.cache_resource(show_spinner=False)
 def _store_for(path: str) -> Store:
     return Store(path)
+
+
+def engine() -> str | RayEngine:
+    """The engine extraction and Mapper run on: ``$TOPOACT_ENGINE`` (``local`` or ``ray``).
+
+    Raises
+    ------
+    ValueError
+        For another name (the message lists the valid ones).
+    """
+    return resolve_engine(os.environ.get("TOPOACT_ENGINE", "local")) or "local"
 
 
 def get_store() -> Store:
@@ -185,7 +203,7 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
 
     acts = get_or_extract(
         model, dataset, [choice.layer], store=get_store(), sampling=choice.sampling, seed=choice.seed,
-        limit=choice.limit, progress=extracting,
+        limit=choice.limit, progress=extracting, engine=engine(),
     )[choice.layer]
     memo.put(key, acts)
     return key, acts
@@ -199,7 +217,7 @@ def mapper_for(activations_key: str, mapper: MapperChoice) -> Mapper:
     if estimator is None:
         estimator = Mapper(warm_start=True)
         memos["mappers"].put(activations_key, estimator)
-    return estimator.set_params(**mapper.as_params())
+    return estimator.set_params(**mapper.as_params(), engine=engine())
 
 
 def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:

@@ -143,7 +143,7 @@ def test_label_probability_is_nan_for_unlabelled_and_out_of_head_labels(cnn_mode
     assert np.all((acts.label_probability[~missing] > 0) & (acts.label_probability[~missing] < 1))
 
 
-def test_labels_of_another_class_space_get_no_label_probability(cnn_model) -> None:
+def test_labels_of_another_class_space_get_no_label_probability() -> None:
     """3 photo classes of their own on a 5-class head: the labels are not the head's classes."""
     from topoact.anomaly import score_samples
     from topoact.mapper import Mapper
@@ -153,6 +153,7 @@ def test_labels_of_another_class_space_get_no_label_probability(cnn_model) -> No
     items = [rng.integers(1, 256, (10, 10, 3), dtype=np.uint8) for _ in range(30)]
     photos = Dataset("photos", "image", ["cat", "cup", "rocket"], rng.integers(0, 3, 30),
                      [f"p{i}" for i in range(30)], items)
+    cnn_model = ModuleModel(make_cnn(), Entry("toy-cnn", "image", ("3",), num_classes=5), weights_id="w0")
     acts = extract_activations(cnn_model, photos, ["3"])["3"]
     assert acts.meta["labels_are_head_classes"] is False
     assert np.isnan(acts.label_probability).all() and (acts.prediction >= 0).all()

@@ -10,6 +10,7 @@ import streamlit as st
 
 import zoo
 from dashboard import services
+from topoact import TopoactError
 from dashboard.components import mapper_graph
 from dashboard.state import init_state
 from dashboard.widgets import PageProgress
@@ -55,7 +56,7 @@ for k, ((model_name, layer, entry), col) in enumerate(zip(choices, cols)):
             start, end = k / n_panels, (k + 1) / n_panels
             acts_key, acts = services.get_activations(choice, progress.stage(start, start + 0.6 * (end - start)))
             result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(start + 0.6 * (end - start), end))
-        except (zoo.ZooError, ValueError, RuntimeError, OSError) as exc:
+        except (zoo.ZooError, ValueError, RuntimeError, OSError, TopoactError) as exc:  # TopoactError: the Ray engine
             st.error(f"{html.escape(model_name)} · {html.escape(layer)}: {html.escape(str(exc))}")
             continue
         graph = result.graph

@@ -9,6 +9,7 @@ import streamlit as st
 
 import zoo
 from dashboard import services
+from topoact import TopoactError
 from dashboard.components import mapper_graph
 from dashboard.state import init_state, select_node
 from dashboard.widgets import (
@@ -140,7 +141,7 @@ mapper_choice = services.MapperChoice(
 try:
     acts_key, acts = services.get_activations(choice, progress.stage(0.1, 0.6))
     result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.6, 0.98))
-except (zoo.ZooError, ValueError, RuntimeError) as exc:
+except (zoo.ZooError, ValueError, RuntimeError, TopoactError) as exc:  # TopoactError: the Ray engine
     progress.done()
     st.error(f"Could not build the graph: {html.escape(str(exc))}")
     st.stop()

@@ -1,6 +1,6 @@
 """The tables of the cache file and the check that a file is a cache this code can read.
 
-Layout (schema version 2):
+Layout (schema version 3):
 
 ``topoact_meta(name, value)``
     ``schema_version``, ``created_by`` (topoact version) and ``created`` (epoch seconds).
@@ -15,6 +15,12 @@ Layout (schema version 2):
     For an activation table, the name of its immutable ``.npy`` copy of the vectors in
     the ``<cache file>.vectors`` folder (a read accelerator: DuckDB's ``FLOAT[D]``
     column stays the canonical copy). Written in the same transaction as the table.
+``parquet_files(table_name, part, file, n_rows, n_bytes)``
+    For an activation set kept as Parquet shards (written by the distributed engine),
+    its files in row order: a path relative to the ``<cache file>.shards`` folder for
+    shards the cache owns, an absolute path for shards elsewhere (shared storage),
+    which the cache reads in place and never deletes. The entry's ``table_name`` is
+    ``pq_<digest>`` and names no DuckDB table.
 ``act_<digest>`` / ``tbl_<digest>``
     One table per activation set (``vector FLOAT[D]`` and the row metadata) or per
     stored Arrow table (anomaly scores and the like).
@@ -31,9 +37,9 @@ import topoact
 from topoact.cache.errors import REBUILD_HINT, CacheCorruptError
 
 #: Version of the table layout; a file with another version is refused with a rebuild hint.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files")
+_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files", "parquet_files")
 
 _DDL = (
     "CREATE TABLE topoact_meta (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
@@ -43,6 +49,9 @@ _DDL = (
         arrow_schema BLOB, topoact_version VARCHAR NOT NULL, created DOUBLE NOT NULL)""",
     "CREATE TABLE graphs (key VARCHAR NOT NULL, body VARCHAR NOT NULL)",
     "CREATE TABLE vector_files (table_name VARCHAR NOT NULL, file VARCHAR NOT NULL)",
+    """CREATE TABLE parquet_files (
+        table_name VARCHAR NOT NULL, part INTEGER NOT NULL, file VARCHAR NOT NULL,
+        n_rows BIGINT NOT NULL, n_bytes BIGINT NOT NULL)""",
     """CREATE TABLE runs (
         run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params VARCHAR NOT NULL, summary VARCHAR NOT NULL, topoact_version VARCHAR NOT NULL,

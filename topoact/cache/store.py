@@ -6,9 +6,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 import topoact
 from topoact.activations import ActivationSet
-from topoact.cache import arrow_io
+from topoact.cache import arrow_io, parquet
 from topoact.cache.connection import open_connection, process_lock, translate
 from topoact.cache.errors import CacheCorruptError, CacheError
 from topoact.cache.keys import canonical_json
@@ -35,6 +36,8 @@ ACTIVATIONS = "activations"
 GRAPH = "graph"
 RUNS = "runs"
 _RESERVED_KINDS = frozenset({ACTIVATIONS, GRAPH, RUNS})
+#: Prefix of the ``table_name`` of an activation set kept as Parquet shards (no DuckDB table).
+PARQUET_PREFIX = "pq_"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 #: DuckDB compression for activation tables. Activations are dense floats that DuckDB's
@@ -78,6 +81,10 @@ class Store:
     retries with backoff for up to ``lock_timeout`` seconds. Writes are single
     transactions whose index row is written last; a write that fails or is killed leaves
     nothing behind.
+
+    An activation set can also stay in Parquet shards (the Ray engine writes them, possibly
+    on storage a cluster shares): :meth:`put_parquet_activations` registers them and
+    :meth:`get_activations` reads them in place through DuckDB.
 
     Parameters
     ----------
@@ -192,12 +199,12 @@ class Store:
             finally:
                 con.close()
 
-    @staticmethod
-    def _drop_entry(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> list[str]:
+    def _drop_entry(self, con: duckdb.DuckDBPyConnection, kind: str, key: str) -> list[Path]:
         """Remove entry (kind, key) and its table, inside the caller's transaction.
 
-        Returns the vector files the entry used; delete them once the transaction has
-        committed (:meth:`_delete_vector_files`), never before.
+        Returns the files the entry owned (its vector file, the Parquet shards in the
+        store's shard folder); delete them once the transaction has committed
+        (:meth:`_delete_files`), never before. Shards elsewhere are not the cache's.
         """
         rows = con.execute(
             "SELECT table_name FROM entries WHERE kind = ? AND key = ?", [kind, key]
@@ -211,8 +218,13 @@ class Store:
                 found = con.execute(
                     "SELECT file FROM vector_files WHERE table_name = ?", [table_name]
                 ).fetchall()
-                files += [file for (file,) in found]
+                files += [self.vector_dir / Path(file).name for (file,) in found]
                 con.execute("DELETE FROM vector_files WHERE table_name = ?", [table_name])
+                shards = con.execute(
+                    "SELECT file FROM parquet_files WHERE table_name = ?", [table_name]
+                ).fetchall()
+                files += [self._shard_path(ref) for (ref,) in shards if self._owns_shard(ref)]
+                con.execute("DELETE FROM parquet_files WHERE table_name = ?", [table_name])
         con.execute("DELETE FROM entries WHERE kind = ? AND key = ?", [kind, key])
         if kind == GRAPH:
             con.execute("DELETE FROM graphs WHERE key = ?", [key])
@@ -223,9 +235,39 @@ class Store:
         """Folder of the vectors' ``.npy`` copies: ``<cache file>.vectors``."""
         return self.path.with_name(self.path.name + ".vectors")
 
-    def _delete_vector_files(self, files: list[str]) -> None:
+    @property
+    def shard_dir(self) -> Path:
+        """Folder of the Parquet shards the cache owns: ``<cache file>.shards``."""
+        return self.path.with_name(self.path.name + ".shards")
+
+    @staticmethod
+    def _owns_shard(ref: str) -> bool:
+        """A shard reference relative to :attr:`shard_dir` is the cache's own; an absolute one is not."""
+        return not Path(ref).is_absolute()
+
+    def _shard_path(self, ref: str) -> Path:
+        return Path(ref) if Path(ref).is_absolute() else self.shard_dir / ref
+
+    def _shard_ref(self, file: str | os.PathLike[str]) -> str:
+        """How ``file`` is recorded: relative to :attr:`shard_dir` when inside it, else absolute."""
+        path = Path(file).resolve()
+        try:
+            return path.relative_to(self.shard_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _delete_files(self, files: list[Path]) -> None:
+        """Delete files a dropped entry owned, and shard folders left empty."""
+        shard_root = self.shard_dir.resolve()
         for file in files:
-            (self.vector_dir / Path(file).name).unlink(missing_ok=True)
+            file.unlink(missing_ok=True)
+            folder = file.parent.resolve()
+            while folder != shard_root and shard_root in folder.parents:
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+                folder = folder.parent
 
     def _write_vector_file(self, table_name: str, vectors: np.ndarray) -> Path:
         """Write an immutable ``.npy`` copy of ``vectors`` under a fresh name (not yet referenced)."""
@@ -283,7 +325,7 @@ class Store:
             if vector_file is not None:
                 vector_file.unlink(missing_ok=True)
             raise
-        self._delete_vector_files(old_files)
+        self._delete_files(old_files)
 
     def _put_arrow_transaction(self, kind, key, table_name, view, table, ddl, row, compression, vector_file):
         with self._writing() as con:
@@ -373,17 +415,107 @@ class Store:
             if entry is None:
                 return None
             table_name, layer, meta, n_rows, dim, _ = entry
-            # Fast path: the vectors' .npy copy (np.load speed), metadata from DuckDB.
-            # The copy is read while this connection blocks writers, so it cannot be
-            # replaced underneath; a missing or mismatched copy falls back to DuckDB.
-            vectors = self._read_vector_file(con, table_name, int(n_rows), int(dim))
-            query = arrow_io.select_sql(table_name, with_vectors=vectors is None)
-            table = con.sql(query).to_arrow_table(max(int(n_rows), 1))
+            if table_name.startswith(PARQUET_PREFIX):
+                vectors = None
+                table = self._read_shards(con, key, table_name, int(n_rows), int(dim))
+            else:
+                # Fast path: the vectors' .npy copy (np.load speed), metadata from DuckDB.
+                # The copy is read while this connection blocks writers, so it cannot be
+                # replaced underneath; a missing or mismatched copy falls back to DuckDB.
+                vectors = self._read_vector_file(con, table_name, int(n_rows), int(dim))
+                query = arrow_io.select_sql(table_name, with_vectors=vectors is None)
+                table = con.sql(query).to_arrow_table(max(int(n_rows), 1))
         try:
             arrays = arrow_io.read_activations(table, int(n_rows), int(dim), copy=copy, vectors=vectors)
         except ValueError as exc:
             raise CacheCorruptError(f"cache entry {key} in {self.path} is damaged: {exc}") from exc
         return ActivationSet(layer=layer, meta=json.loads(meta), **arrays)
+
+    def put_parquet_activations(
+        self, key: str, layer: str, files: Sequence[str | os.PathLike[str]], meta: dict
+    ) -> None:
+        """Register Parquet shards as the activation set under ``key``; the rows stay in the files.
+
+        The shards (written with :func:`topoact.cache.parquet.write_shard`) are read in
+        place by :meth:`get_activations`, in the order given. Shards inside
+        :attr:`shard_dir` become the cache's (deleted with the entry); shards elsewhere,
+        e.g. on storage a cluster shares, are only referenced.
+
+        Parameters
+        ----------
+        key : str
+            Cache key, normally from :func:`cache_key`.
+        layer : str
+            Dotted module name of the vectors.
+        files : sequence of path-like
+            The shards, in row order.
+        meta : dict
+            JSON-able description, as an :class:`ActivationSet`'s ``meta``.
+
+        Raises
+        ------
+        ValueError
+            No files, a file that is not an activation shard, or shards of different widths.
+        CacheError
+            If the file is locked, damaged or the write fails (nothing is registered then).
+        """
+        _check_key(key)
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to write")
+        if not files:
+            raise ValueError("put_parquet_activations needs at least one shard file")
+        infos = [parquet.shard_info(file) for file in files]
+        widths = sorted({info.dim for info in infos})
+        if len(widths) != 1:
+            raise ValueError(f"shards of one activation set must have one width, got {widths}")
+        arrow_io.check_dim(widths[0])
+        meta_text = canonical_json(meta)
+        table_name = _table_name(PARQUET_PREFIX.rstrip("_"), ACTIVATIONS, key)
+        refs = [self._shard_ref(file) for file in files]
+        records = [[table_name, part, ref, info.n_rows, info.n_bytes] for part, (ref, info) in enumerate(zip(refs, infos))]
+        n_rows = sum(info.n_rows for info in infos)
+        with self._writing() as con:
+            old_files = self._drop_entry(con, ACTIVATIONS, key)
+            con.executemany("INSERT INTO parquet_files VALUES (?, ?, ?, ?, ?)", records)
+            self._write_index_row(con, {
+                "kind": ACTIVATIONS, "key": key, "table_name": table_name, "layer": layer,
+                "meta": meta_text, "n_rows": n_rows, "dim": widths[0],
+                "n_bytes": n_rows * (widths[0] * 4 + arrow_io.ROW_META_BYTES),
+            })
+        kept = {self._shard_path(ref).resolve() for ref in refs}
+        self._delete_files([file for file in old_files if file.resolve() not in kept])
+
+    def shard_files(self, key: str) -> list[Path]:
+        """The Parquet shards of the activation set under ``key``, in row order (empty when not sharded)."""
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return []
+            entry = self._entry(con, ACTIVATIONS, key)
+            if entry is None or not entry[0].startswith(PARQUET_PREFIX):
+                return []
+            return self._shard_files(con, entry[0])
+
+    def _shard_files(self, con: duckdb.DuckDBPyConnection, table_name: str) -> list[Path]:
+        rows = con.execute(
+            "SELECT file FROM parquet_files WHERE table_name = ? ORDER BY part", [table_name]
+        ).fetchall()
+        return [self._shard_path(ref) for (ref,) in rows]
+
+    def _read_shards(self, con: duckdb.DuckDBPyConnection, key: str, table_name: str, n_rows: int, dim: int) -> pa.Table:
+        """The rows of a sharded activation set, read by DuckDB from the Parquet files in place."""
+        files = self._shard_files(con, table_name)
+        missing = [file for file in files if not file.is_file()]
+        if missing or not files:
+            raise CacheCorruptError(
+                f"cache entry {key} in {self.path} is kept as {len(files)} Parquet shard(s) and "
+                f"{len(missing) if files else 'all'} are missing (first: {missing[0] if missing else '-'}); "
+                "restore the files or remove the entry (`python -m topoact cache clear --kind activations`)"
+            )
+        try:
+            return parquet.read_shards(con, files, dim, n_rows)
+        except duckdb.Error as exc:
+            raise CacheCorruptError(f"cache entry {key} in {self.path}: its Parquet shards are unreadable ({exc})") from exc
 
     def _read_vector_file(self, con, table_name: str, n_rows: int, dim: int) -> np.ndarray | None:
         rows = con.execute("SELECT file FROM vector_files WHERE table_name = ?", [table_name]).fetchall()
@@ -578,28 +710,31 @@ class Store:
         -------
         list of dict
             ``kind``, ``key``, ``layer``, ``meta`` (dict), ``rows``, ``dim``, ``bytes``
-            (estimated payload size), ``topoact_version``, ``created`` (aware UTC datetime).
+            (estimated payload size), ``topoact_version``, ``created`` (aware UTC datetime),
+            ``storage`` (``"duckdb"``, or ``"parquet"`` for shards read in place).
         """
         with self._reading() as con:
             if con is None:
                 return []
             rows = con.execute(
-                "SELECT kind, key, layer, meta, n_rows, dim, n_bytes, topoact_version, created "
+                "SELECT kind, key, layer, meta, n_rows, dim, n_bytes, topoact_version, created, table_name "
                 "FROM entries WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?) "
                 "ORDER BY created DESC, kind, key",
                 [kind, kind],
             ).fetchall()
         return [
             {"kind": r[0], "key": r[1], "layer": r[2], "meta": json.loads(r[3]), "rows": r[4],
-             "dim": r[5], "bytes": r[6], "topoact_version": r[7], "created": _utc(r[8])}
+             "dim": r[5], "bytes": r[6], "topoact_version": r[7], "created": _utc(r[8]),
+             "storage": "parquet" if (r[9] or "").startswith(PARQUET_PREFIX) else "duckdb"}
             for r in rows
         ]
 
     def size_bytes(self) -> int:
-        """Return the size on disk of the cache file, its write-ahead log and vector files, in bytes."""
+        """Return the size on disk of the cache file, its write-ahead log, vector files and own shards, in bytes."""
         total = 0
         vector_files = list(self.vector_dir.iterdir()) if self.vector_dir.is_dir() else []
-        for path in [self.path, self.path.with_name(self.path.name + ".wal"), *vector_files]:
+        shards = [file for file in self.shard_dir.rglob("*") if file.is_file()] if self.shard_dir.is_dir() else []
+        for path in [self.path, self.path.with_name(self.path.name + ".wal"), *vector_files, *shards]:
             try:
                 total += path.stat().st_size
             except FileNotFoundError:
@@ -625,7 +760,7 @@ class Store:
             return 0
         if kind is None:
             return self._clear_all()
-        files: list[str] = []
+        files: list[Path] = []
         with self._writing() as con:
             removed = 0
             if kind == RUNS:
@@ -636,7 +771,7 @@ class Store:
                 for entry_kind, key in rows:
                     files += self._drop_entry(con, entry_kind, key)
                 removed = len(rows)
-        self._delete_vector_files(files)
+        self._delete_files(files)
         return removed
 
     def _clear_all(self) -> int:
@@ -660,6 +795,7 @@ class Store:
         if self.vector_dir.is_dir():  # every entry is gone, so is every vector file
             for file in self.vector_dir.iterdir():
                 file.unlink(missing_ok=True)
+        shutil.rmtree(self.shard_dir, ignore_errors=True)  # and every shard the cache owned
         return int(n_entries + n_runs)
 
     def check(self) -> None:
@@ -683,7 +819,7 @@ class Store:
     def rebuild(self) -> Path | None:
         """Move the current file aside and start an empty cache.
 
-        The old file (and its write-ahead log) is renamed to
+        The old file (with its write-ahead log, vector and shard folders) is renamed to
         ``<name>.corrupt-<YYYYmmdd-HHMMSS>`` next to it; nothing is deleted.
 
         Returns
@@ -719,6 +855,8 @@ class Store:
                     os.replace(wal, target.with_name(target.name + ".wal"))
                 if self.vector_dir.exists():
                     os.replace(self.vector_dir, target.with_name(target.name + ".vectors"))
+                if self.shard_dir.exists():
+                    os.replace(self.shard_dir, target.with_name(target.name + ".shards"))
                 moved = target
         self.check()
         return moved

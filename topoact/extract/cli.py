@@ -16,6 +16,7 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.distributed.engine import add_engine_arguments, engine_from_args, session_from_args
 from topoact.extract.names import IMAGE_SAMPLINGS, NONFINITE_POLICIES, SAMPLINGS, TEXT_SAMPLINGS
 
 
@@ -31,6 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_source_arguments(p, several_layers=True)
     p.add_argument("--out", default=None, metavar="PATH",
                    help="also write .npy (vectors; one file per layer when several) or .npz (all columns)")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -56,7 +58,8 @@ def add_source_arguments(p: argparse.ArgumentParser, *, several_layers: bool, re
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N samples")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda (default cpu); with --engine ray also auto (GPU actors when the cluster has GPUs)")
     p.add_argument("--untrained", action="store_true", help="random weights (the control)")
     p.add_argument("--checkpoint", default=None, help="local weights file or folder")
     p.add_argument("--no-predictions", action="store_true",
@@ -80,6 +83,12 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"unknown --nonfinite {args.nonfinite!r}; valid: {', '.join(NONFINITE_POLICIES)}")
     if args.untrained and args.checkpoint:
         raise ValueError("--untrained and --checkpoint exclude each other")
+    if getattr(args, "engine", "local") == "ray":
+        from topoact.distributed.extract import DEVICES
+
+        if args.device not in DEVICES:
+            raise ValueError(f"unknown --device {args.device!r} for --engine ray; valid: {', '.join(DEVICES)}")
+        return  # the cluster's GPUs are checked when the actors are placed
     from topoact.extract.extractor import resolve_device
 
     resolve_device(args.device)
@@ -89,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``extract`` with parsed arguments; returns the exit code."""
     if args.out is not None and Path(args.out).suffix not in (".npy", ".npz"):
         raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
-    sets = activations_from_args(args, args.layers)
+    with session_from_args(args):
+        sets = activations_from_args(args, args.layers)
     written = _write_out(args.out, sets) if args.out else {}
     for layer, acts in sets.items():
         print(json.dumps(summary(acts, written.get(layer))), flush=True)
@@ -105,12 +115,13 @@ def activations_from_args(args: argparse.Namespace, layers: list[str] | None) ->
         raise TopoactError(f"the model zoo is not available: {exc}") from exc
     from topoact.extract.pipeline import get_or_extract
 
+    engine = engine_from_args(args)
     try:
         model = zoo.load_model(
             args.model,
             weights="untrained" if args.untrained else "pretrained",
             checkpoint=args.checkpoint,
-            device=args.device,
+            device=args.device if engine is None else "cpu",  # Ray actors place their own copies
         )
         dataset = (zoo.load_dataset(args.dataset) if args.dataset_path is None
                    else zoo.load_dataset(args.dataset, path=args.dataset_path))
@@ -130,7 +141,7 @@ def activations_from_args(args: argparse.Namespace, layers: list[str] | None) ->
             max_positions=args.max_positions, seed=args.seed, limit=args.limit,
             batch_size=args.batch_size, device=args.device,
             predictions=not args.no_predictions, nonfinite=args.nonfinite,
-            progress=bar.update if bar is not None else None,
+            progress=bar.update if bar is not None else None, engine=engine or "local",
         )
     finally:
         if bar is not None:

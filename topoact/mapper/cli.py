@@ -43,8 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
     parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
     parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    from topoact.distributed.engine import add_engine_arguments
     from topoact.extract.cli import add_source_arguments
 
+    add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
     source = parser.add_argument_group("activations from the zoo (instead of --input)")
     add_source_arguments(source, several_layers=False, required=False)
     parser.set_defaults(func=run)
@@ -120,6 +122,13 @@ def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.
 
 def run(args: argparse.Namespace) -> int:
     """Build the graph, print the summary, write the output."""
+    from topoact.distributed.engine import session_from_args
+
+    with session_from_args(args) as engine:
+        return _run(args, engine)
+
+
+def _run(args: argparse.Namespace, engine) -> int:
     from topoact.cache import Store
     from topoact.mapper.builder import Mapper
     from topoact.mapper.cached import get_or_build_graph
@@ -151,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
         eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
         metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
-        random_state=args.seed,
+        random_state=args.seed, engine=engine or "local",
     )
     start = time.perf_counter()
     try:
