@@ -1,6 +1,6 @@
 """The tables of the cache file and the check that a file is a cache this code can read.
 
-Layout (schema version 2):
+Layout (schema version 3):
 
 ``topoact_meta(name, value)``
     ``schema_version``, ``created_by`` (topoact version) and ``created`` (epoch seconds).
@@ -9,6 +9,9 @@ Layout (schema version 2):
     so a result is visible exactly when its index row is.
 ``graphs(key, body)``
     Mapper graphs as JSON text.
+``images(kind, key, ordinal, name, png)``
+    Small images as PNG bytes (feature visualizations and exemplar patches), several
+    per entry in ``ordinal`` order; written in the transaction of their index row.
 ``runs(run_id, key, kind, params, summary, topoact_version, created)``
     A log of runs (one row per :meth:`Store.record_run`).
 ``vector_files(table_name, file)``
@@ -31,9 +34,10 @@ import topoact
 from topoact.cache.errors import REBUILD_HINT, CacheCorruptError
 
 #: Version of the table layout; a file with another version is refused with a rebuild hint.
-SCHEMA_VERSION = 2
+#: History: 1 first layout; 2 added ``vector_files``; 3 added ``images``.
+SCHEMA_VERSION = 3
 
-_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files")
+_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files", "images")
 
 _DDL = (
     "CREATE TABLE topoact_meta (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
@@ -43,6 +47,9 @@ _DDL = (
         arrow_schema BLOB, topoact_version VARCHAR NOT NULL, created DOUBLE NOT NULL)""",
     "CREATE TABLE graphs (key VARCHAR NOT NULL, body VARCHAR NOT NULL)",
     "CREATE TABLE vector_files (table_name VARCHAR NOT NULL, file VARCHAR NOT NULL)",
+    """CREATE TABLE images (
+        kind VARCHAR NOT NULL, key VARCHAR NOT NULL, ordinal INTEGER NOT NULL, name VARCHAR NOT NULL,
+        png BLOB NOT NULL)""",
     """CREATE TABLE runs (
         run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params VARCHAR NOT NULL, summary VARCHAR NOT NULL, topoact_version VARCHAR NOT NULL,
