@@ -9,6 +9,10 @@ import numpy as np
 from PIL import Image
 
 
+#: Images up to this side are enlarged as squares of pixels, larger ones smoothly.
+PIXEL_ART_SIDE = 32
+
+
 def to_png(pixels: np.ndarray, side: int | None = None) -> bytes:
     """Encode ``(H, W)`` or ``(H, W, C)`` uint8 pixels (C in 1, 3) as PNG.
 
@@ -17,7 +21,7 @@ def to_png(pixels: np.ndarray, side: int | None = None) -> bytes:
     pixels : ndarray
     side : int, optional
         Resize so that the longer side is ``side`` pixels: nearest-neighbour when
-        enlarging (8 x 8 digits stay crisp), Lanczos when shrinking.
+        enlarging a small image (8 x 8 digits stay crisp squares), Lanczos otherwise.
     """
     array = np.asarray(pixels)
     if array.dtype != np.uint8:
@@ -27,7 +31,8 @@ def to_png(pixels: np.ndarray, side: int | None = None) -> bytes:
     image = Image.fromarray(array)
     if side is not None and max(image.size) != side:
         scale = side / max(image.size)
-        resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+        pixel_art = scale > 1 and max(image.size) <= PIXEL_ART_SIDE
+        resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
