@@ -189,7 +189,9 @@ def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     from topoact.cache import Store
 
     remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
-    assert remaining and {e["kind"] for e in remaining} == {"activations"}
+    # what other kinds earlier tests left (the inspector's exemplars) stays
+    assert remaining and "activations" in {e["kind"] for e in remaining}
+    assert "graph" not in {e["kind"] for e in remaining}
 
 
 def _node_by_size(args, rank: int) -> str:
