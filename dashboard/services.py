@@ -9,6 +9,10 @@ Pages call these functions and only read widgets. Caching layers:
   new server process starts from the cache.
 * ``st.cache_data`` — small derived data (2-D projections).
 
+Feature visualizations and exemplars (``topoact.featvis``) are stored in the DuckDB
+cache as PNG bytes; the icons of a graph's rendered nodes are kept in memory until a
+node is rendered or the cache is cleared.
+
 A Mapper estimator is kept per activation set with ``warm_start=True``, so changing
 only the cover (intervals, overlap) does not redo the neighbour search.
 
@@ -30,6 +34,7 @@ import numpy as np
 import streamlit as st
 
 import zoo
+from topoact import featvis
 from topoact.activations import ActivationSet
 from topoact.cache import Store, default_cache_path
 from topoact.distributed import RayEngine, resolve_engine
@@ -158,10 +163,15 @@ class _Memo:
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
 
 @st.cache_resource(show_spinner=False)
 def _memos() -> dict[str, _Memo]:
     return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "anomalies": _Memo(16),
+            "icons": _Memo(8),
             "fit_lock": threading.Lock()}
 
 
@@ -299,6 +309,59 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
 def row_anomaly_scores(acts: ActivationSet, samples) -> np.ndarray:
     """Each activation row's combined anomaly score (its sample's), for colouring nodes."""
     return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
+
+
+# ----------------------------------------------------------------------- what nodes see
+#: Side in pixels of a node's visualization as a graph icon and in its tooltip.
+ICON_SIDE = 64
+
+
+def stored_visualization(model, acts: ActivationSet, members: np.ndarray):
+    """A node's feature visualization if the cache holds it, else None."""
+    return featvis.stored_visualization(model, acts, members, store=get_store())
+
+
+def render_visualization(model, acts: ActivationSet, members: np.ndarray, progress: Progress | None = None):
+    """Optimise (or read) a node's feature visualization and store it; the graph's icons follow."""
+    report = progress or (lambda fraction, message: None)
+    vis = featvis.node_visualization(
+        model, acts, members, store=get_store(),
+        progress=lambda step, steps: report(step / steps, f"optimising the image: step {step:,} / {steps:,}"),
+    )
+    if not vis.meta["cached"]:
+        _memos()["icons"].clear()
+    return vis
+
+
+def node_exemplars(model, dataset, acts: ActivationSet, members: np.ndarray):
+    """Per top class, the members nearest the node's mean as image patches (cached)."""
+    return featvis.node_exemplars(model, dataset, acts, members, store=get_store())
+
+
+def node_text(model, dataset, acts: ActivationSet, members: np.ndarray):
+    """Nearest sentences and aligned vocabulary of a text model's node (fast; not cached)."""
+    return featvis.text_featvis(model, dataset, acts, members)
+
+
+def graph_icons(model, acts: ActivationSet, result: GraphResult) -> dict[str, str]:
+    """Node id -> ``data:`` URI of the node's visualization, for the rendered nodes of a graph."""
+    if model.entry.modality != "image":
+        return {}
+    memo = _memos()["icons"]
+    hit = memo.get(result.key)
+    if hit is not None:
+        return hit
+    stored = featvis.stored_visualizations(model, acts, result.graph, store=get_store())
+    icons = {node_id: featvis.png_data_uri(featvis.to_png(vis.patch(), ICON_SIDE)) for node_id, vis in stored.items()}
+    memo.put(result.key, icons)
+    return icons
+
+
+def unrendered_nodes(result: GraphResult, icons: dict[str, str], limit: int) -> list[str]:
+    """The ``limit`` largest nodes without a visualization yet (ties: graph order)."""
+    graph = result.graph
+    order = sorted(range(graph.n_nodes), key=lambda i: (-int(graph.node_sizes[i]), i))
+    return [graph.node_ids[i] for i in order if graph.node_ids[i] not in icons][:limit]
 
 
 # ----------------------------------------------------------------------- projection

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "colour_by": "majority_label",
     "jaccard_threshold": 0.0,
     "search_class": "(none)",
+    "featvis_icons": False,
     "selected_node": None,
     "projection_method": "pca",
 }

@@ -223,5 +223,53 @@ def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     from topoact.cache import Store
 
     remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
-    kinds = {e["kind"] for e in remaining}
-    assert "activations" in kinds and "graph" not in kinds  # only the chosen kind went
+    # what other kinds earlier tests left (the inspector's exemplars) stays
+    assert remaining and "activations" in {e["kind"] for e in remaining}
+    assert "graph" not in {e["kind"] for e in remaining}
+
+
+def _node_by_size(args, rank: int) -> str:
+    return sorted(args["nodes"], key=lambda n: (-n["size"], n["id"]))[rank]["id"]
+
+
+def _image_captions(at) -> list[str]:
+    return [image.proto.imgs[0].caption for image in at.get("image") if image.proto.imgs]
+
+
+def test_inspector_shows_exemplars_and_renders_the_node_into_tooltip_and_icon():
+    at = _app()
+    args = _graph_args(at)
+    node = _node_by_size(args, 1)
+    at.session_state["selected_node"] = node
+    at.run()
+    exemplars = next(m.value for m in at.markdown if "data-testid='exemplars'" in m.value)
+    assert 3 <= exemplars.count('<img src="data:image/png;base64,') <= 15  # up to 5 for each of 3 classes
+    assert not any(c.startswith("cos ") for c in _image_captions(at))
+    assert '<img src="data:image/png' not in next(n for n in _graph_args(at)["nodes"] if n["id"] == node)["title"]
+    _widget(at.button, "featvis_render").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    (caption,) = [c for c in _image_captions(at) if c.startswith("cos ")]
+    assert "with the node's mean" in caption and "256 steps, 8 px" in caption
+    assert float(caption.split()[1]) > 0.5
+    assert not [b for b in at.button if b.key == "featvis_render"]  # read from the cache now
+    nodes = {n["id"]: n for n in _graph_args(at)["nodes"]}
+    assert nodes[node]["title"].startswith('<img src="data:image/png;base64,')
+    assert nodes[node]["shape"] == "dot"
+    _widget(at.checkbox, "featvis_icons").check().run()
+    nodes = {n["id"]: n for n in _graph_args(at)["nodes"]}
+    assert nodes[node]["shape"] == "circularImage" and nodes[node]["image"].startswith("data:image/png;base64,")
+    assert [n for n in nodes.values() if n["shape"] == "circularImage"] == [nodes[node]]
+
+
+def test_batch_button_renders_the_largest_nodes_left():
+    at = _app()
+    before = {n["id"] for n in _graph_args(at)["nodes"] if '<img src="data:image/png' in n["title"]}
+    table = at.dataframe[0].value  # graph order, with member counts
+    order = sorted(range(len(table)), key=lambda i: (-int(table["size"][i]), i))
+    expected = [table["node"][i] for i in order if table["node"][i] not in before][:10]
+    _widget(at.button, "featvis_batch").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    nodes = _graph_args(at)["nodes"]
+    rendered = {n["id"] for n in nodes if '<img src="data:image/png' in n["title"]}
+    assert rendered == before | set(expected)
+    assert any(f"{len(rendered)} of {len(nodes)} nodes rendered" in c.value for c in at.caption)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mapper": "topoact.mapper.cli",
     "cache": "topoact.cache.cli",
     "anomalies": "topoact.anomaly.cli",
+    "featvis": "topoact.featvis.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

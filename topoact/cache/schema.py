@@ -9,6 +9,9 @@ Layout (schema version 3):
     so a result is visible exactly when its index row is.
 ``graphs(key, body)``
     Mapper graphs as JSON text.
+``images(kind, key, ordinal, name, png)``
+    Small images as PNG bytes (feature visualizations and exemplar patches), several
+    per entry in ``ordinal`` order; written in the transaction of their index row.
 ``runs(run_id, key, kind, params, summary, topoact_version, created)``
     A log of runs (one row per :meth:`Store.record_run`).
 ``vector_files(table_name, file)``
@@ -37,9 +40,10 @@ import topoact
 from topoact.cache.errors import REBUILD_HINT, CacheCorruptError
 
 #: Version of the table layout; a file with another version is refused with a rebuild hint.
+#: History: 1 first layout; 2 added ``vector_files``; 3 added ``parquet_files`` and ``images``.
 SCHEMA_VERSION = 3
 
-_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files", "parquet_files")
+_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files", "parquet_files", "images")
 
 _DDL = (
     "CREATE TABLE topoact_meta (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
@@ -52,6 +56,9 @@ _DDL = (
     """CREATE TABLE parquet_files (
         table_name VARCHAR NOT NULL, part INTEGER NOT NULL, file VARCHAR NOT NULL,
         n_rows BIGINT NOT NULL, n_bytes BIGINT NOT NULL)""",
+    """CREATE TABLE images (
+        kind VARCHAR NOT NULL, key VARCHAR NOT NULL, ordinal INTEGER NOT NULL, name VARCHAR NOT NULL,
+        png BLOB NOT NULL)""",
     """CREATE TABLE runs (
         run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params VARCHAR NOT NULL, summary VARCHAR NOT NULL, topoact_version VARCHAR NOT NULL,

@@ -1,4 +1,4 @@
-"""The DuckDB store of activations, Mapper graphs, result tables and run records."""
+"""The DuckDB store of activations, Mapper graphs, result tables, images and run records."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,11 @@ from topoact.cache.schema import check_schema, user_tables
 if TYPE_CHECKING:
     import pandas
 
-#: Entry kinds the store manages itself; :meth:`Store.put_table` takes any other name.
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: Entry kinds the store manages itself; :meth:`Store.put_table` and
+#: :meth:`Store.put_images` take any other name.
 ACTIVATIONS = "activations"
 GRAPH = "graph"
 RUNS = "runs"
@@ -70,6 +75,22 @@ def _table_name(prefix: str, kind: str, key: str) -> str:
 
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class StoredImages:
+    """The images of one entry, as :meth:`Store.get_images` returns them.
+
+    Attributes
+    ----------
+    images : dict of str to bytes
+        Name -> PNG bytes, in the order they were stored.
+    meta : dict
+        The entry's description, as given to :meth:`Store.put_images`.
+    """
+
+    images: dict[str, bytes] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
 
 
 class Store:
@@ -226,6 +247,7 @@ class Store:
                 files += [self._shard_path(ref) for (ref,) in shards if self._owns_shard(ref)]
                 con.execute("DELETE FROM parquet_files WHERE table_name = ?", [table_name])
         con.execute("DELETE FROM entries WHERE kind = ? AND key = ?", [kind, key])
+        con.execute("DELETE FROM images WHERE kind = ? AND key = ?", [kind, key])
         if kind == GRAPH:
             con.execute("DELETE FROM graphs WHERE key = ?", [key])
         return files
@@ -629,6 +651,8 @@ class Store:
             if entry is None:
                 return None
             table_name, _, _, _, _, schema_blob = entry
+            if table_name is None:  # an entry of images under this kind, not a table
+                return None
             table = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_reader(1 << 16).read_all()
         schema = pa.ipc.read_schema(pa.py_buffer(schema_blob))
         try:
@@ -641,6 +665,108 @@ class Store:
     def has_table(self, kind: str, key: str) -> bool:
         """Return True if a table is stored as entry (kind, key)."""
         return self._has(_check_table_kind(kind), _check_key(key))
+
+    # ------------------------------------------------------------------- images
+    def put_images(self, kind: str, key: str, images: Mapping[str, bytes], meta: dict) -> None:
+        """Store named PNG images as entry (kind, key), replacing any previous one, atomically.
+
+        Parameters
+        ----------
+        kind : str
+            What the images are, e.g. ``"featvis"`` (lowercase identifier, not one of
+            ``activations``, ``graph``, ``runs``).
+        key : str
+            Cache key.
+        images : mapping of str to bytes
+            Name -> PNG file bytes; the order is kept. May be empty (a computed "nothing").
+        meta : dict
+            JSON-able description (what the images show, scores, parameters ...).
+
+        Raises
+        ------
+        ValueError
+            A value that is not PNG bytes, or a name that is not a non-empty str.
+        CacheError
+            If the file is locked, damaged or the write fails (nothing is stored then).
+        """
+        _check_table_kind(kind)
+        _check_key(key)
+        rows = []
+        for ordinal, (name, png) in enumerate(images.items()):
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"image names must be non-empty str, got {name!r}")
+            if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(PNG_SIGNATURE):
+                raise ValueError(f"image {name!r} is not PNG bytes")
+            rows.append([kind, key, ordinal, name, bytes(png)])
+        meta_text = canonical_json(meta)
+        with self._writing() as con:
+            self._drop_entry(con, kind, key)
+            if rows:
+                con.executemany("INSERT INTO images VALUES (?, ?, ?, ?, ?)", rows)
+            layer = meta.get("layer") if isinstance(meta, dict) else None
+            self._write_index_row(con, {"kind": kind, "key": key, "meta": meta_text, "n_rows": len(rows),
+                                        "layer": layer if isinstance(layer, str) else None,
+                                        "n_bytes": sum(len(row[4]) for row in rows)})
+
+    def get_images(self, kind: str, key: str) -> StoredImages | None:
+        """Return the images stored as entry (kind, key), or None on a miss.
+
+        Returns
+        -------
+        StoredImages or None
+            Name -> PNG bytes in the stored order, and the entry's meta.
+        """
+        return self.get_images_many(kind, [key]).get(key)
+
+    def get_images_many(self, kind: str, keys: list[str]) -> dict[str, StoredImages]:
+        """Return the image entries of ``kind`` stored under any of ``keys``, in one read.
+
+        Parameters
+        ----------
+        kind : str
+        keys : list of str
+
+        Returns
+        -------
+        dict of str to StoredImages
+            Only the keys that are stored (e.g. the nodes of a graph that have a
+            visualization already).
+        """
+        _check_table_kind(kind)
+        keys = [_check_key(key) for key in dict.fromkeys(keys)]
+        if not keys:
+            return {}
+        with self._reading() as con:
+            if con is None:
+                return {}
+            entries = con.execute(
+                "SELECT key, meta, n_rows FROM entries WHERE kind = ? AND table_name IS NULL "
+                "AND list_contains(?, key)", [kind, keys]
+            ).fetchall()
+            rows = con.execute(
+                "SELECT key, name, png FROM images WHERE kind = ? AND list_contains(?, key) ORDER BY key, ordinal",
+                [kind, [key for key, _, _ in entries]],
+            ).fetchall() if entries else []
+        images: dict[str, dict[str, bytes]] = {key: {} for key, _, _ in entries}
+        for key, name, png in rows:
+            images[key][name] = bytes(png)
+        found = {}
+        for key, meta, n_rows in entries:
+            if len(images[key]) != int(n_rows or 0):
+                raise CacheCorruptError(f"cache entry {key} in {self.path} lost images: "
+                                        f"{len(images[key])} of {n_rows} found")
+            found[key] = StoredImages(images=images[key], meta=json.loads(meta))
+        return found
+
+    def has_images(self, kind: str, key: str) -> bool:
+        """Return True if images are stored as entry (kind, key)."""
+        _check_table_kind(kind)
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return False
+            entry = self._entry(con, kind, key)
+            return entry is not None and entry[0] is None
 
     # --------------------------------------------------------------------- runs
     def record_run(self, key: str, kind: str, params: dict, summary: dict) -> None:

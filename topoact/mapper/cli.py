@@ -18,9 +18,6 @@ OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``mapper`` command."""
-    from topoact.mapper.cover import COVERS
-    from topoact.mapper.lens import LENSES
-
     parser = subparsers.add_parser(
         "mapper",
         help="build a Mapper graph from an activation array (.npy or .parquet)",
@@ -30,6 +27,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "--model/--dataset/--layer (taken from the cache, extracted when missing)")
     parser.add_argument("--labels", help="optional labels: .npy of length n")
     parser.add_argument("--label-column", help="for .parquet input: column holding the labels")
+    add_mapper_arguments(parser)
+    parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
+    parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    from topoact.distributed.engine import add_engine_arguments
+    from topoact.extract.cli import add_source_arguments
+
+    add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
+    source = parser.add_argument_group("activations from the zoo (instead of --input)")
+    add_source_arguments(source, several_layers=False, required=False)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_mapper_arguments(parser) -> None:
+    """The Mapper parameters (lens, cover, DBSCAN); shared with commands that build graphs."""
+    from topoact.mapper.cover import COVERS
+    from topoact.mapper.lens import LENSES
+
     parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
                         "two names separated by a comma make a 2-D lens")
     parser.add_argument("--intervals", type=int, default=30, help="intervals per lens dimension (default 30)")
@@ -41,16 +56,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-    parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
-    parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
-    from topoact.distributed.engine import add_engine_arguments
-    from topoact.extract.cli import add_source_arguments
-
-    add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
-    source = parser.add_argument_group("activations from the zoo (instead of --input)")
-    add_source_arguments(source, several_layers=False, required=False)
-    parser.set_defaults(func=run)
-    return parser
 
 
 def parse_eps(text: str) -> float | str:
@@ -129,10 +134,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, engine) -> int:
-    from topoact.cache import Store
-    from topoact.mapper.builder import Mapper
-    from topoact.mapper.cached import get_or_build_graph
-
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise TopoactError(f"--out must end in {', '.join(OUTPUT_SUFFIXES)}; got {args.out}")
     _check_ranges(args)
@@ -155,28 +156,8 @@ def _run(args: argparse.Namespace, engine) -> int:
             raise TopoactError(f"cannot read {args.labels} as a .npy array: {exc}") from None
     if labels is not None and (labels.ndim != 1 or len(labels) != len(X)):
         raise TopoactError(f"labels must be a 1-D array with one entry per row of X ({len(X)}); got shape {labels.shape}")
-    lens = args.lens.split(",") if "," in args.lens else args.lens
-    mapper = Mapper(
-        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
-        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
-        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
-        random_state=args.seed, engine=engine or "local",
-    )
     start = time.perf_counter()
-    try:
-        with _progress_bar(disable=args.quiet) as progress:
-            if acts is None:
-                graph, cached = mapper.fit(X, progress=progress).graph_, False
-            else:
-                with nullcontext() if args.no_cache else Store(args.cache) as store:
-                    built = get_or_build_graph(acts, mapper, store, recompute=args.recompute, progress=progress)
-                graph, cached = built.graph, built.from_cache
-    except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
-        if isinstance(exc, (ValueError, TypeError)):
-            raise TopoactError(str(exc).splitlines()[0]) from None
-        raise
-    if labels is not None:
-        graph.node_data.update(graph.label_summary(labels))
+    graph, cached = fit_graph(args, X, labels, acts, engine=engine)
     seconds = time.perf_counter() - start
     summary = {**graph.summary(), "eps": graph.params.get("eps_used"), "seconds": round(seconds, 3)}
     if acts is not None:
@@ -202,6 +183,52 @@ def _run(args: argparse.Namespace, engine) -> int:
         summary["out"] = str(out)
     print(json.dumps(summary))
     return 0
+
+
+def mapper_from_args(args: argparse.Namespace, engine=None):
+    """The (unfitted) Mapper estimator named by :func:`add_mapper_arguments`' arguments.
+
+    ``engine``: where cover elements are clustered (``None``: locally).
+    """
+    from topoact.mapper.builder import Mapper
+
+    _check_ranges(args)
+    lens = args.lens.split(",") if "," in args.lens else args.lens
+    return Mapper(
+        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
+        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
+        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
+        random_state=args.seed, engine=engine or "local",
+    )
+
+
+def fit_graph(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None, acts=None, engine=None):
+    """``(graph, cached)``: the Mapper graph of ``X`` with the command's Mapper arguments.
+
+    For zoo activations (``acts``) the graph comes from the shared graph cache
+    (:func:`topoact.mapper.get_or_build_graph`) unless ``--recompute``/``--no-cache``,
+    and is stored after fitting.
+    """
+    from topoact.cache import Store
+    from topoact.mapper.cached import get_or_build_graph
+
+    mapper = mapper_from_args(args, engine)
+    try:
+        with _progress_bar(disable=getattr(args, "quiet", False)) as progress:
+            if acts is None:
+                graph, cached = mapper.fit(X, progress=progress).graph_, False
+            else:
+                with nullcontext() if getattr(args, "no_cache", False) else Store(args.cache) as store:
+                    built = get_or_build_graph(acts, mapper, store, recompute=getattr(args, "recompute", False),
+                                               progress=progress)
+                graph, cached = built.graph, built.from_cache
+    except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
+        if isinstance(exc, (ValueError, TypeError)):
+            raise TopoactError(str(exc).splitlines()[0]) from None
+        raise
+    if labels is not None:
+        graph.node_data.update(graph.label_summary(labels))
+    return graph, cached
 
 
 def _graph_page(graph, labels, acts, args) -> str:

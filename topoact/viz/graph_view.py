@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,10 +164,17 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def node_tooltip_html(node_id: str, i: int, stats: NodeStats, class_names: Sequence[str] | None) -> str:
+#: Side in pixels of a node's feature visualization in its tooltip.
+TOOLTIP_IMAGE_SIDE = 72
+
+
+def node_tooltip_html(
+    node_id: str, i: int, stats: NodeStats, class_names: Sequence[str] | None, image_uri: str | None = None
+) -> str:
     """Tooltip of node ``i``: size, top-3 classes with % and counts, purity, mean lens.
 
-    Every data-derived string is HTML-escaped.
+    Every data-derived string is HTML-escaped. ``image_uri`` (a ``data:image/png`` URI of
+    the node's feature visualization) is shown above the text.
     """
     size = int(stats.sizes[i])
     rows = []
@@ -187,7 +194,13 @@ def node_tooltip_html(node_id: str, i: int, stats: NodeStats, class_names: Seque
         parts.append(f"misclassified: {100.0 * stats.misclassified[i]:.0f}%")
     if stats.anomaly is not None and math.isfinite(stats.anomaly[i]):
         parts.append(f"anomaly score: {_fmt(stats.anomaly[i])}")
-    return "<br>".join(parts)
+    text = "<br>".join(parts)
+    if image_uri is None:
+        return text
+    image = (f'<img src="{html.escape(image_uri, quote=True)}" width="{TOOLTIP_IMAGE_SIDE}" '
+             f'height="{TOOLTIP_IMAGE_SIDE}" alt="feature visualization" '
+             'style="image-rendering:pixelated;display:block;margin-bottom:4px;border-radius:4px">')
+    return image + text
 
 
 @dataclass
@@ -198,7 +211,8 @@ class GraphView:
     ----------
     nodes : list of dict
         vis-network nodes: ``id``, ``x``, ``y``, ``size``, ``color``, ``title`` (HTML),
-        ``faded``.
+        ``faded``, ``shape`` (``dot``, or ``circularImage`` with ``image`` for a node drawn
+        as its feature visualization).
     edges : list of dict
         vis-network edges: ``id``, ``from``, ``to``, ``width``, ``color``, ``title``,
         ``hidden`` (below the Jaccard threshold).
@@ -237,6 +251,8 @@ def build_graph_view(
     search_label: int | None = None,
     structure_key: str = "",
     scale: str = "viridis",
+    node_images: Mapping[str, str] | None = None,
+    image_nodes: bool = False,
 ) -> GraphView:
     """Build the drawable view of ``graph``.
 
@@ -259,6 +275,12 @@ def build_graph_view(
         Stored on the view; the renderer keeps its camera while the key is unchanged.
     scale : str, default "viridis"
         Sequential scale for continuous colourings.
+    node_images : mapping of str to str, optional
+        Node id -> ``data:image/png`` URI of the node's feature visualization; shown in
+        its tooltip.
+    image_nodes : bool, default False
+        Draw the nodes that have an image as that image (a circle bordered in the node's
+        colour) instead of a dot.
 
     Returns
     -------
@@ -306,19 +328,30 @@ def build_graph_view(
         matching = np.array([any(label == search_label for label, _ in counts) for counts in stats.label_counts], dtype=bool)
 
     radius = _node_radius(stats.sizes)
+    images = node_images or {}
     nodes = []
     for i in range(n):
         colour = colours[i] if matching[i] else FADED_COLOUR
-        nodes.append({
+        image = images.get(ids[i])
+        # faded nodes stay dots; an image shows through the node's colour as a thick border
+        drawn_as_image = image_nodes and image is not None and bool(matching[i])
+        node = {
             "id": ids[i],
             "x": round(float(positions[i, 0]), 2),
             "y": round(float(positions[i, 1]), 2),
-            "size": round(float(radius[i]), 2),
-            "color": {"background": colour, "border": "#333333" if matching[i] else FADED_COLOUR,
+            "size": round(float(radius[i]) * (1.4 if drawn_as_image else 1.0), 2),
+            "color": {"background": colour,
+                      "border": colour if drawn_as_image else ("#333333" if matching[i] else FADED_COLOUR),
                       "highlight": {"background": colour, "border": "#000000"}},
-            "title": node_tooltip_html(ids[i], i, stats, class_names),
+            "title": node_tooltip_html(ids[i], i, stats, class_names, image),
             "faded": not bool(matching[i]),
-        })
+            # shape and border always sent: the component updates only the fields a node has
+            "shape": "circularImage" if drawn_as_image else "dot",
+            "borderWidth": 3 if drawn_as_image else 1,
+        }
+        if drawn_as_image:
+            node["image"] = image
+        nodes.append(node)
 
     jaccard = graph.edge_jaccard
     edges = []
