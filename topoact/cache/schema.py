@@ -75,6 +75,31 @@ def user_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {name for (name,) in rows}
 
 
+#: Older layouts this code upgrades in place (the tables each lacks). Version 3 only
+#: added tables, so a version-2 file keeps everything it holds; its entries' keys name
+#: version 2 and are simply not asked for any more (``cache clear`` removes them).
+_UPGRADES: dict[str, tuple[str, ...]] = {"2": ("parquet_files", "images")}
+
+
+class CacheUpgradeNeeded(CacheCorruptError):
+    """An older cache layout that a read-write open upgrades in place (see ``_UPGRADES``)."""
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, found: str) -> None:
+    """Add the tables a version-``found`` file lacks and mark it current, in one transaction."""
+    wanted = _UPGRADES[found]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in _DDL:
+            if statement.split("(")[0].split()[-1] in wanted:
+                con.execute(statement)
+        con.execute("UPDATE topoact_meta SET value = ? WHERE name = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def check_schema(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool) -> bool:
     """Check that the open database is a topoact cache of this schema version.
 
@@ -126,6 +151,14 @@ def check_schema(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool) ->
         return True
     rows = con.execute("SELECT value FROM topoact_meta WHERE name = 'schema_version'").fetchall()
     found = rows[0][0] if rows else "missing"
+    if found in _UPGRADES:
+        if not create:
+            raise CacheUpgradeNeeded(
+                f"{path} has cache schema version {found}; open it read-write once to upgrade it to "
+                f"version {SCHEMA_VERSION} in place (any writing topoact command does)"
+            )
+        _upgrade(con, found)
+        found, tables = str(SCHEMA_VERSION), user_tables(con)
     if found != str(SCHEMA_VERSION):
         created_by = con.execute(
             "SELECT value FROM topoact_meta WHERE name = 'created_by'"

@@ -27,7 +27,7 @@ from topoact.cache.connection import open_connection, process_lock, translate
 from topoact.cache.errors import CacheCorruptError, CacheError
 from topoact.cache.keys import canonical_json
 from topoact.cache.paths import default_cache_path
-from topoact.cache.schema import check_schema, user_tables
+from topoact.cache.schema import CacheUpgradeNeeded, check_schema, user_tables
 
 if TYPE_CHECKING:
     import pandas
@@ -181,6 +181,13 @@ class Store:
             try:
                 try:
                     ready = check_schema(con, self.path, create=False)
+                except CacheUpgradeNeeded:
+                    if self.read_only:
+                        raise
+                    con.close()  # an older layout: upgrade it once, then read
+                    self._upgrade_in_place()
+                    con = self._open(write=False)
+                    ready = check_schema(con, self.path, create=False)
                 except duckdb.Error as exc:
                     raise translate(exc, self.path, "read") from exc
                 try:
@@ -189,6 +196,16 @@ class Store:
                     raise translate(exc, self.path, "read") from exc
             finally:
                 con.close()
+
+    def _upgrade_in_place(self) -> None:
+        """Bring an older cache layout up to date (the caller holds the process lock)."""
+        con = self._open(write=True)
+        try:
+            check_schema(con, self.path, create=True)
+        except duckdb.Error as exc:
+            raise translate(exc, self.path, "write") from exc
+        finally:
+            con.close()
 
     @contextmanager
     def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
