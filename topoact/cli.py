@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "mapper": "topoact.mapper.cli",
     "cache": "topoact.cache.cli",
     "anomalies": "topoact.anomaly.cli",
+    "attack": "topoact.robustness.attack_cli",
+    "robustness": "topoact.robustness.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

@@ -169,9 +169,7 @@ if graph.n_nodes == 0:
     st.stop()
 
 # ------------------------------------------------------------------ view controls
-colour_options = [k for k in COLOUR_BY if k != "anomaly" or result.stats.anomaly is not None]
-if not acts.prediction.size or (acts.prediction < 0).all():
-    colour_options = [k for k in colour_options if k not in ("confidence", "misclassified")]
+colour_options = result.stats.colourings()
 _keep(colour_options, "colour_by")
 search_options = ["(none)"] + class_names
 _keep(search_options, "search_class")

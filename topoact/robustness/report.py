@@ -1,0 +1,328 @@
+"""The robustness study of one model, dataset and layer, with every step cached.
+
+Steps: perturbed sets (``zoo.perturbed``, cached as files), activations of the clean and
+of every perturbed set (``get_or_extract``, cached in the store), Mapper graphs (cached in
+the store), then the cheap tables of :mod:`topoact.robustness.analysis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from topoact import TopoactError
+from topoact.activations import ActivationSet
+from topoact.mapper.graph import MapperGraph
+from topoact.robustness.analysis import (
+    GraphMetrics,
+    attack_mix,
+    combine_activations,
+    default_small_strength,
+    flip_strength,
+    point_classes,
+    strength_sweep,
+    vulnerability_prediction,
+    vulnerability_table,
+)
+
+Progress = Callable[[float, str], None]
+
+#: Strengths used when none are given (fractions of the pixel range: 5, 12, 25 and 51 grey levels).
+DEFAULT_STRENGTHS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
+
+
+def sweep_metrics(graph: MapperGraph, labels: np.ndarray) -> dict[str, float]:
+    """Metrics of one graph for the strength sweep (a minimal local set).
+
+    TODO(compare): switch to ``topoact.compare``'s per-graph metrics (purity, label
+    separation, components) once that module is in main; this local stand-in gives only
+    what :class:`MapperGraph` already knows.
+    """
+    summary = graph.label_summary(labels) if graph.n_nodes else {"purity": []}
+    sizes = graph.node_sizes
+    purity = float(np.average(summary["purity"], weights=sizes)) if graph.n_nodes else float("nan")
+    return {"nodes": graph.n_nodes, "components": graph.n_components, "weighted_purity": purity,
+            "noise_share": graph.n_noise / max(graph.n_points, 1)}
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """What one robustness study looks at.
+
+    Parameters
+    ----------
+    model, dataset : str
+        Zoo names (an image classifier and image data).
+    layer : str, optional
+        Default: the model's last default layer (the representation the head reads).
+    attack : {'fgsm', 'pgd'}
+        The attack whose strengths define vulnerability and the sweep.
+    strengths : tuple of float
+        L-inf radii (fractions of the pixel range), each in ``[1/255, 1]``.
+    control : {'noise'} or None
+        Random perturbations of the same sizes, measured alongside.
+    combined_strength : float, optional
+        Strength of the clean + attacked graph (default: the middle strength).
+    small_strength : float, optional
+        "Flips at small strength" threshold (default: the smallest strength at which 10 %
+        of the samples have flipped).
+    seed, limit : int, int or None
+        Seeded subset of ``limit`` samples (all when None); the seed also seeds the attacks.
+    sampling, max_positions
+        How activation vectors are taken (``gap``: one pooled vector per sample).
+    n_intervals, overlap, min_samples
+        Mapper: L2-norm lens, uniform cover, DBSCAN with eps ``auto``.
+    """
+
+    model: str
+    dataset: str
+    layer: str | None = None
+    attack: str = "pgd"
+    strengths: tuple[float, ...] = DEFAULT_STRENGTHS
+    control: str | None = "noise"
+    combined_strength: float | None = None
+    small_strength: float | None = None
+    seed: int = 0
+    limit: int | None = None
+    sampling: str = "gap"
+    max_positions: int = 16
+    n_intervals: int = 15
+    overlap: float = 0.4
+    min_samples: int = 5
+
+    def __post_init__(self) -> None:
+        from zoo.perturbed import ATTACKS, check_strength
+
+        if self.attack not in ATTACKS or self.attack == "noise":
+            raise TopoactError(f"unknown attack {self.attack!r}; valid attacks: "
+                               f"{', '.join(a for a in ATTACKS if a != 'noise')}")
+        if self.control not in (None, "noise"):
+            raise TopoactError(f"the control is 'noise' or none; got {self.control!r}")
+        if not self.strengths:
+            raise TopoactError("give at least one strength")
+        strengths = tuple(sorted({check_strength(eps) for eps in self.strengths}))
+        object.__setattr__(self, "strengths", strengths)
+        for name in ("combined_strength", "small_strength"):
+            value = getattr(self, name)
+            if value is not None and check_strength(value) not in strengths:
+                raise TopoactError(f"{name.replace('_', ' ')} {value:g} is not one of the strengths "
+                                   f"({', '.join(f'{e:g}' for e in strengths)})")
+        if self.n_intervals < 1 or not 0.0 <= self.overlap < 1.0 or self.min_samples < 1:
+            raise TopoactError("intervals and min_samples must be at least 1 and overlap in [0, 1)")
+
+    @property
+    def mapper_params(self) -> dict[str, Any]:
+        """The Mapper's parameters (one place, shared by every graph of the study)."""
+        return {"lens": "l2norm", "n_intervals": int(self.n_intervals), "overlap": float(self.overlap),
+                "eps": "auto", "min_samples": int(self.min_samples), "random_state": int(self.seed)}
+
+    @property
+    def middle_strength(self) -> float:
+        """The combined graph's strength."""
+        if self.combined_strength is not None:
+            return float(self.combined_strength)
+        return self.strengths[(len(self.strengths) - 1) // 2]
+
+
+@dataclass
+class RobustnessReport:
+    """Everything the study found (see :func:`robustness_report`).
+
+    Attributes
+    ----------
+    config : RobustnessConfig
+    layer : str
+    accuracy : DataFrame
+        One row per (attack, strength), clean first: ``dataset``, ``levels``, ``accuracy``
+        (None when labels are not model classes), ``flipped`` (share whose prediction changed).
+    vulnerability : DataFrame
+        Per sample (:func:`~topoact.robustness.analysis.vulnerability_table`).
+    small_strength : float
+    prediction : DataFrame
+        Spearman / AUROC of each clean-time score for vulnerability, margin baseline included.
+    sweep : DataFrame
+        One row per (attack, strength): metrics of the attacked graph (strength 0 = clean).
+    mix : DataFrame
+        Per node of the clean + attacked graph (:func:`~topoact.robustness.analysis.attack_mix`).
+    clean_graph, combined_graph : MapperGraph
+    combined : ActivationSet
+        Clean then attacked rows of the combined graph.
+    is_attacked : ndarray of bool
+    datasets : dict
+        ``(attack, strength) -> PerturbedDataset`` and ``("clean", 0.0) -> Dataset``.
+    """
+
+    config: RobustnessConfig
+    layer: str
+    accuracy: pd.DataFrame
+    vulnerability: pd.DataFrame
+    small_strength: float
+    prediction: pd.DataFrame | None
+    sweep: pd.DataFrame
+    mix: pd.DataFrame
+    clean_graph: MapperGraph
+    combined_graph: MapperGraph
+    combined: ActivationSet
+    is_attacked: np.ndarray
+    datasets: dict = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as a JSON-able dict."""
+        head = {"model": self.config.model, "dataset": self.config.dataset, "layer": self.layer,
+                "samples": int(len(self.vulnerability)), "attack": self.config.attack,
+                "small_strength": self.small_strength}
+        if self.prediction is not None:
+            head.update({f"auroc_{name}": round(float(v), 4) for name, v in self.prediction["auroc"].items()})
+        return head
+
+
+def robustness_report(
+    config: RobustnessConfig,
+    *,
+    store: Any = None,
+    metrics: GraphMetrics = sweep_metrics,
+    model: Any = None,
+    progress: Progress | None = None,
+) -> RobustnessReport:
+    """Run (or read from the caches) the robustness study described by ``config``.
+
+    Parameters
+    ----------
+    config : RobustnessConfig
+    store : topoact.cache.Store, optional
+        Caches activations and graphs; None computes everything (perturbed sets are
+        always kept in ``cache/perturbed``).
+    metrics : callable
+        Per-graph metrics of the strength sweep, ``metrics(graph, labels) -> dict``.
+    model : LoadedModel, optional
+        The loaded ``config.model`` (loaded here when not given).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    RobustnessReport
+
+    Raises
+    ------
+    TopoactError, zoo.ZooError
+        A text model or data, a strength out of range, an unknown layer, too few samples.
+    """
+    import zoo
+    from zoo.datasets import seeded_subset
+    from zoo.perturbed import check_attackable, grey_levels, perturb
+
+    report: Progress = progress or (lambda fraction, message: None)
+    if model is None:
+        report(0.0, f"loading {config.model}")
+        model = zoo.load_model(config.model)
+    base = zoo.load_dataset(config.dataset)
+    check_attackable(model, base)
+    layer = config.layer or model.entry.default_layers[-1]
+    model.check_layers([layer])
+    attacks = [config.attack] + ([config.control] if config.control else [])
+    jobs = [(attack, eps) for attack in attacks for eps in config.strengths]
+
+    datasets: dict[tuple[str, float], Any] = {}
+    for i, (attack, eps) in enumerate(jobs):
+        start, end = 0.02 + 0.5 * i / len(jobs), 0.02 + 0.5 * (i + 1) / len(jobs)
+        datasets[(attack, eps)] = perturb(
+            model, base, attack, eps, seed=config.seed, limit=config.limit,
+            progress=lambda f, m, s=start, e=end: report(s + (e - s) * f, m),
+        )
+    first = datasets[jobs[0]]
+    clean_data = seeded_subset(base, config.limit, config.seed)
+    datasets[("clean", 0.0)] = clean_data
+
+    acts: dict[tuple[str, float], tuple[str, ActivationSet]] = {}
+    names = [("clean", 0.0)] + jobs
+    for i, job in enumerate(names):
+        report(0.52 + 0.3 * i / len(names), f"activations of {datasets[job].name} at {layer}")
+        acts[job] = _activations(model, datasets[job], layer, config, store)
+
+    graphs: dict[tuple[str, float], MapperGraph] = {}
+    for i, job in enumerate(names):
+        report(0.82 + 0.12 * i / len(names), f"Mapper graph of {datasets[job].name}")
+        key, set_ = acts[job]
+        graphs[job] = _graph(store, [key], set_.vectors, config, set_.layer)
+
+    report(0.95, "clean + attacked graph")
+    middle = config.middle_strength
+    clean_key, clean_acts = acts[("clean", 0.0)]
+    attacked_key, attacked_acts = acts[(config.attack, middle)]
+    combined, is_attacked = combine_activations(clean_acts, attacked_acts)
+    combined_graph = _graph(store, [clean_key, attacked_key], combined.vectors, config, layer)
+    mix = attack_mix(combined_graph, is_attacked, point_classes(combined))
+
+    report(0.98, "vulnerability")
+    flips = flip_strength(first.clean_prediction, {eps: datasets[(config.attack, eps)].prediction
+                                                   for eps in config.strengths})
+    vulnerability = vulnerability_table(graphs[("clean", 0.0)], clean_acts, flips, first.clean_margin,
+                                        ids=clean_data.ids)
+    small = config.small_strength or default_small_strength(flips, config.strengths)
+    try:
+        prediction = vulnerability_prediction(vulnerability, small)
+    except TopoactError:
+        prediction = None  # every sample (or none) flips at that strength: nothing to rank
+
+    rows = [{"attack": "clean", "strength": 0.0, "levels": 0, "dataset": clean_data.name,
+             "accuracy": first.accuracy(clean=True), "flipped": 0.0, "mean_margin": float(first.clean_margin.mean())}]
+    for attack, eps in jobs:
+        data = datasets[(attack, eps)]
+        rows.append({"attack": attack, "strength": eps, "levels": grey_levels(eps), "dataset": data.name,
+                     "accuracy": data.accuracy(), "flipped": float(data.flipped.mean()),
+                     "mean_margin": float(data.margin.mean())})
+    accuracy = pd.DataFrame(rows).set_index(["attack", "strength"])
+
+    sweeps = []
+    for attack in attacks:
+        series = {0.0: graphs[("clean", 0.0)]} | {eps: graphs[(attack, eps)] for eps in config.strengths}
+        labels = {eps: point_classes(acts[("clean", 0.0) if eps == 0.0 else (attack, eps)][1]) for eps in series}
+        sweeps.append(strength_sweep(series, labels, metrics).assign(attack=attack))
+    sweep = pd.concat(sweeps).reset_index().set_index(["attack", "strength"])
+    report(1.0, "done")
+    return RobustnessReport(
+        config=config, layer=layer, accuracy=accuracy, vulnerability=vulnerability, small_strength=float(small),
+        prediction=prediction, sweep=sweep, mix=mix, clean_graph=graphs[("clean", 0.0)],
+        combined_graph=combined_graph, combined=combined, is_attacked=is_attacked, datasets=datasets,
+    )
+
+
+def _activations(model, dataset, layer: str, config: RobustnessConfig, store) -> tuple[str, ActivationSet]:
+    """(cache key, activations) of one layer on a whole (already subset) dataset."""
+    from topoact.extract import activation_key, get_or_extract
+
+    common = dict(sampling=config.sampling, max_positions=config.max_positions, seed=config.seed, limit=None)
+    key = activation_key(model, dataset, layer, predictions=True, **common)
+    acts = get_or_extract(model, dataset, [layer], store=store, **common)[layer]
+    return key, acts
+
+
+def _graph(store, activation_keys: list[str], X: np.ndarray, config: RobustnessConfig, layer: str) -> MapperGraph:
+    """The Mapper graph of ``X``: from the store, else fitted and stored."""
+    from topoact.cache import cache_key
+    from topoact.mapper import Mapper
+
+    params = config.mapper_params
+    key = cache_key(kind="graph", activations=activation_keys, mapper=params)
+    if store is not None:
+        text = store.get_graph(key)
+        if text is not None:
+            return MapperGraph.from_json(text)
+    try:
+        graph = Mapper(**params).fit(X).graph_
+    except ValueError as exc:
+        raise TopoactError(f"Mapper on {len(X)} vectors of {layer}: {str(exc).splitlines()[0]}") from None
+    if store is not None:
+        store.put_graph(key, graph.to_json(), {"layer": layer, "activations": activation_keys, **params,
+                                               "study": "robustness"})
+    return graph
+
+
+def config_dict(config: RobustnessConfig) -> dict[str, Any]:
+    """The config as a JSON-able dict."""
+    return asdict(config)
