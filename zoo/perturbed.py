@@ -276,10 +276,13 @@ def perturbed_dir() -> Path:
 
 
 def check_attackable(model: Any, dataset: Any = None) -> None:
-    """Raise a ZooError unless ``model`` is an image classifier (and ``dataset`` holds images)."""
+    """Raise a ZooError unless ``model`` is an image classifier (and ``dataset`` holds images).
+
+    ``model`` is a LoadedModel or a ModelEntry; ``dataset`` a Dataset or a DatasetEntry.
+    """
     from zoo.registry import list_models
 
-    entry = model.entry
+    entry = getattr(model, "entry", model)
     if entry.modality != "image":
         image_models = ", ".join(list_models(modality="image", offline=True))
         raise ZooError(f"attacks need an image classifier; {entry.name} is a {entry.modality} model "
@@ -536,14 +539,10 @@ def _entry_for(name: str) -> DatasetEntry:
     spec = PerturbedSpec.parse(name)
     base = get_dataset(spec.dataset)
     model_entry = get(spec.model)
-    if base.modality != "image":
-        raise ZooError(f"attacks need image data; dataset {spec.dataset!r} holds {base.modality}")
+    check_attackable(model_entry, base)
     if base.needs_path:
         raise ZooError(f"dataset {spec.dataset!r} needs a path, which a perturbed set's name cannot carry; "
                        "use zoo.perturbed.perturb(model, dataset, ...) from Python")
-    if model_entry.modality != "image" or not model_entry.num_classes:
-        raise ZooError(f"attacks need an image classifier; {spec.model} is a {model_entry.modality} model"
-                       + ("" if model_entry.num_classes else " without a classifier head"))
     description = f"{spec.attack} eps {format_strength(spec.eps)} against {spec.model} on {spec.dataset}"
     return DatasetEntry(spec.name, "image", description, base.offline and model_entry.offline, base.licence,
                         lambda path: load_perturbed(name))

@@ -18,6 +18,8 @@ from topoact.robustness.analysis import (
     combine_activations,
     default_small_strength,
     flip_strength,
+    lens_position,
+    point_classes,
     strength_sweep,
     vulnerability_prediction,
     vulnerability_table,
@@ -32,6 +34,6 @@ from topoact.robustness.report import (
 
 __all__ = [
     "ATTACKED", "CLEAN", "DEFAULT_STRENGTHS", "PREDICTORS", "RobustnessConfig", "RobustnessReport",
-    "attack_mix", "combine_activations", "default_small_strength", "flip_strength", "robustness_report",
+    "attack_mix", "combine_activations", "default_small_strength", "flip_strength", "lens_position", "point_classes", "robustness_report",
     "strength_sweep", "sweep_metrics", "vulnerability_prediction", "vulnerability_table",
 ]

@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     import zoo
     from zoo.perturbed import check_attackable, perturb
 
+    check_attackable(zoo.get(args.model), zoo.get_dataset(args.dataset))  # before loading anything
     model = zoo.load_model(args.model)
     dataset = zoo.load_dataset(args.dataset)
-    check_attackable(model, dataset)
     jobs = [(attack, eps) for attack in dict.fromkeys(args.attacks) for eps in strengths]
     rows = []
     with _progress_bar(disable=args.quiet) as progress:

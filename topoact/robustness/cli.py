@@ -156,5 +156,5 @@ def _write_graph(result, out: Path) -> None:
 
     config = result.config
     heading = (f"topoact: clean + {config.attack} {config.middle_strength:g} on {config.model} / "
-               f"{config.dataset} / {result.layer}")
+               f"{config.dataset} / {result.layer}; node colour: attacked share (dark = mostly attacked)")
     out.write_text(graph_view_html(combined_view(result), heading=heading), encoding="utf-8")

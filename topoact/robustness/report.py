@@ -217,6 +217,7 @@ def robustness_report(
     from zoo.perturbed import check_attackable, grey_levels, perturb
 
     report: Progress = progress or (lambda fraction, message: None)
+    check_attackable(zoo.get(config.model), zoo.get_dataset(config.dataset))  # before loading anything
     if model is None:
         report(0.0, f"loading {config.model}")
         model = zoo.load_model(config.model)
