@@ -132,26 +132,13 @@ def render_text(result, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-def combined_view(result):
-    """The clean + attacked graph's drawable view, coloured by the share of attacked members."""
-    from topoact.robustness.analysis import point_classes
-    from topoact.viz import build_graph_view, graph_layout, node_stats
-
-    graph, combined = result.combined_graph, result.combined
-    stats = node_stats(graph, point_classes(combined), combined.prediction, combined.confidence,
-                       attacked=result.is_attacked)
-    mix = result.mix.reindex(graph.node_ids)
-    stats.notes = [f"clean with attacked of another class: {int(v)}" for v in mix["clean_with_foreign_attacked"]]
-    class_names = list(result.datasets[("clean", 0.0)].class_names)
-    return build_graph_view(graph, stats, graph_layout(graph), colour_by="attacked", class_names=class_names)
-
-
 def _write_graph(result, out: Path) -> None:
     if out.suffix.lower() == ".json":
         data = result.combined_graph.to_dict()
         data["kind"] = ["attacked" if a else "clean" for a in result.is_attacked.tolist()]
         out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         return
+    from topoact.robustness.report import combined_view
     from topoact.viz.pyvis_html import graph_view_html
 
     config = result.config

@@ -8,7 +8,7 @@ the store), then the cheap tables of :mod:`topoact.robustness.analysis`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -324,6 +324,27 @@ def _graph(store, activation_keys: list[str], X: np.ndarray, config: RobustnessC
     return graph
 
 
-def config_dict(config: RobustnessConfig) -> dict[str, Any]:
-    """The config as a JSON-able dict."""
-    return asdict(config)
+def combined_stats(result: RobustnessReport):
+    """Node stats of the clean + attacked graph: attacked share, and per node in the tooltip how
+    many clean samples sit with attacked samples of another class."""
+    from topoact.viz import node_stats
+
+    graph, combined = result.combined_graph, result.combined
+    stats = node_stats(graph, point_classes(combined), combined.prediction, combined.confidence,
+                       attacked=result.is_attacked)
+    mixed = result.mix.reindex(graph.node_ids)["clean_with_foreign_attacked"]
+    stats.notes = [f"clean with attacked of another class: {int(v)}" for v in mixed]
+    return stats
+
+
+def combined_view(result: RobustnessReport, colour_by: str = "attacked", stats=None, positions=None,
+                  structure_key: str = ""):
+    """The drawable view of the clean + attacked graph (default colour: share of attacked members)."""
+    from topoact.viz import build_graph_view, graph_layout
+
+    graph = result.combined_graph
+    stats = combined_stats(result) if stats is None else stats
+    positions = graph_layout(graph) if positions is None else positions
+    class_names = list(result.datasets[("clean", 0.0)].class_names)
+    return build_graph_view(graph, stats, positions, colour_by=colour_by, class_names=class_names,
+                            structure_key=structure_key)
