@@ -98,6 +98,16 @@ def test_perturbed_sets_are_ordinary_cached_zoo_datasets_deterministic_per_seed(
     assert first.flipped.mean() > 0.3
 
 
+def test_existing_commands_take_a_perturbed_set_by_name(tmp_path, capsys, models, digits):
+    perturb(models["digits_cnn"], digits, "fgsm", 0.1, limit=LIMIT)
+    name = "adv:digits:digits_cnn:fgsm:0.1:s0:n200"
+    argv = ["mapper", "--model", "digits_cnn", "--dataset", name, "--layer", "block3", "--intervals", "8",
+            "--cache", str(tmp_path / "c.duckdb"), "--quiet"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dataset"] == name and summary["points"] == LIMIT and summary["nodes"] > 0
+
+
 def test_mobilenet_photos_stored_images_give_the_attacked_input_whatever_the_threads():
     """MobileNetV2 resizes to 256 and centre-crops 224: the stored image must survive that exactly."""
     from zoo.preprocess import resized_with_crop_box

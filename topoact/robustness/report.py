@@ -125,7 +125,7 @@ class RobustnessConfig:
         """The combined graph's strength."""
         if self.combined_strength is not None:
             return float(self.combined_strength)
-        return self.strengths[(len(self.strengths) - 1) // 2]
+        return self.strengths[len(self.strengths) // 2]
 
 
 @dataclass
