@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from topoact.robustness.report import SWEEP_COLUMNS  # noqa: E402
+
 SECTION = "## Robustness evaluation"
 SEED = 0
 THREADS = 1
@@ -197,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             "score (oriented so that high = vulnerable) with how easily the sample flips; AUROC for the target.",
             "", markdown(result.round(3).set_index("layer")), "", verdict(result), "",
             f"Strength sweep at {best_layer} (graph of the attacked activations; strength 0 = the clean graph; "
-            "local metrics until topoact.compare's land):", "",
-            markdown(extra[f"sweep {best_layer}"].round(3)), "",
+            "topoact.compare's graph metrics):", "",
+            markdown(extra[f"sweep {best_layer}"][list(SWEEP_COLUMNS)].round(3)), "",
         ]
     lines += [f"Run on {THREADS} torch thread; total {time.perf_counter() - started:.0f} s.", ""]
     text = "\n".join(lines)

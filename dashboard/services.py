@@ -25,9 +25,9 @@ import streamlit as st
 
 import zoo
 from topoact.activations import ActivationSet
-from topoact.cache import Store, cache_key, default_cache_path
+from topoact.cache import Store, default_cache_path
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
-from topoact.mapper import Mapper, MapperGraph
+from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
 
 Progress = Callable[[float, str], None]
@@ -143,7 +143,8 @@ class _Memo:
 
 @st.cache_resource(show_spinner=False)
 def _memos() -> dict[str, _Memo]:
-    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "robustness": _Memo(4),
+    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "anomalies": _Memo(16),
+            "robustness": _Memo(4),
             "fit_lock": threading.Lock()}
 
 
@@ -192,55 +193,95 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
 
 
 # ----------------------------------------------------------------------- graphs
-def graph_key(activations_key: str, mapper: MapperChoice) -> str:
-    """Cache key of a Mapper graph of an activation set."""
-    return cache_key(kind="graph", activations=activations_key, **mapper.as_params())
+def mapper_for(activations_key: str, mapper: MapperChoice) -> Mapper:
+    """The warm-start estimator kept for an activation set, set to ``mapper``'s parameters."""
+    memos = _memos()
+    estimator = memos["mappers"].get(activations_key)
+    if estimator is None:
+        estimator = Mapper(warm_start=True)
+        memos["mappers"].put(activations_key, estimator)
+    return estimator.set_params(**mapper.as_params())
+
+
+def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:
+    """Cache key of a Mapper graph of an activation set (the one every surface uses)."""
+    key = graph_cache_key(acts, Mapper(**mapper.as_params()))
+    if key is None:
+        raise ValueError(f"the {acts.layer} activations do not say which model and data made them")
+    return key
 
 
 def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, progress: Progress | None = None) -> GraphResult:
     """The Mapper graph of ``acts``: from memory, else the DuckDB cache, else fitted.
 
-    A fitted graph is written to the cache with its parameters. Raises ``ValueError``
-    for parameters the Mapper rejects.
+    The DuckDB part is :func:`topoact.mapper.get_or_build_graph`, shared with the command
+    line. Raises ``ValueError`` for parameters the Mapper rejects.
     """
     report = progress or (lambda fraction, message: None)
-    key = graph_key(activations_key, mapper)
+    key = graph_key(acts, mapper)
     memos = _memos()
     hit = memos["graphs"].get(key)
     if hit is not None:
         return hit
-    store = get_store()
-    stored = store.get_graph(key)
-    from_cache = stored is not None
-    if stored is not None:
-        report(0.9, "reading the graph from the cache")
-        graph = MapperGraph.from_json(stored)
-        eps_used = graph.params.get("eps_used")
-    else:
-        with memos["fit_lock"]:
-            estimator = memos["mappers"].get(activations_key)
-            if estimator is None:
-                estimator = Mapper(warm_start=True)
-                memos["mappers"].put(activations_key, estimator)
-            estimator.set_params(**mapper.as_params())
-            estimator.fit(acts.vectors, progress=lambda f, m: report(f, f"Mapper: {m}"))
-            graph = estimator.graph_
-            eps_used = estimator.eps_
-        store.put_graph(key, graph.to_json(), {
-            "activations": activations_key, "layer": acts.layer, "model": acts.meta.get("model"),
-            "dataset": acts.meta.get("dataset"), **mapper.as_params(), "nodes": graph.n_nodes,
-        })
+    with memos["fit_lock"]:
+        report(0.0, "reading the graph from the cache")
+        built = get_or_build_graph(acts, mapper_for(activations_key, mapper), get_store(),
+                                   progress=lambda f, m: report(f, f"Mapper: {m}"))
+    graph = built.graph
     report(0.95, "laying out the graph")
     result = GraphResult(
         key=key,
         graph=graph,
         positions=graph_layout(graph),
         stats=node_stats(graph, acts.label, acts.prediction, acts.confidence),
-        eps_used=eps_used,
-        from_cache=from_cache,
+        eps_used=built.eps_used,
+        from_cache=built.from_cache,
     )
     memos["graphs"].put(key, result)
     return result
+
+
+# ----------------------------------------------------------------------- anomalies
+def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice, *, k: int = 10,
+                  stability_top: int | None = None, progress: Progress | None = None):
+    """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.
+
+    The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``.
+    With ``stability_top`` the nine-setting sweep around the graph's cover runs too (a
+    sample is a candidate in a setting when ranked within ``stability_top``).
+    """
+    from topoact.anomaly import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
+
+    report = progress or (lambda fraction, message: None)
+    sweep = default_sweep(mapper.n_intervals, mapper.overlap) if stability_top else []
+    key = scores_key(result.key, k=k, sweep=sweep, top=stability_top)
+    memos = _memos()
+    hit = memos["anomalies"].get(key)
+    if hit is not None:
+        return hit
+    store = get_store()
+    table = store.get_table(SCORES_KIND, key)
+    samples = None if table is None else table.to_pandas()
+    if samples is None:
+        report(0.1, "scoring samples (k-NN, LOF, nodes, model)")
+        samples = score_samples(acts, result.graph, k=k)
+    estimator = Mapper(**mapper.as_params())
+    done = anomaly_report(
+        acts, result.graph, k=k, samples=samples, mapper=estimator, top=stability_top or 50,
+        sweep=sweep if table is None else None,
+        progress=lambda i, n: report(0.2 + 0.75 * i / n, f"stability sweep: setting {i} of {n}"),
+    )
+    if table is None:
+        store.put_table(SCORES_KIND, key, done.samples.sort_index(), {
+            "graph_key": result.key, "layer": acts.layer, "model": acts.meta.get("model"),
+            "dataset": acts.meta.get("dataset"), "k": k})
+    memos["anomalies"].put(key, done)
+    return done
+
+
+def row_anomaly_scores(acts: ActivationSet, samples) -> np.ndarray:
+    """Each activation row's combined anomaly score (its sample's), for colouring nodes."""
+    return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
 
 
 # ----------------------------------------------------------------------- robustness
@@ -296,6 +337,16 @@ def default_layer(model_name: str, layers: list[str]) -> str:
     return preferred if preferred in layers else layers[0]
 
 
+def default_choice() -> ActivationChoice:
+    """The activation set the Explore page opens on (loads the default model and dataset)."""
+    model = load_model(DEFAULT_MODEL)
+    dataset = load_dataset(DEFAULT_DATASET)
+    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
+    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
+    return ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
+                            sampling=samplings_for(model.entry.modality)[0], limit=limit)
+
+
 def warm_up(report: Callable[[str], None] = print) -> None:
     """Fill the process caches with what the Explore page's default view needs.
 
@@ -304,13 +355,8 @@ def warm_up(report: Callable[[str], None] = print) -> None:
     first page load of a fresh server only reads memory. Run by ``dashboard/serve.py``
     (``make run``) before the server starts.
     """
-    model = load_model(DEFAULT_MODEL)
-    dataset = load_dataset(DEFAULT_DATASET)
+    choice = default_choice()
     report(f"{DEFAULT_MODEL} and {DEFAULT_DATASET} loaded")
-    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
-    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
-    choice = ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
-                              sampling=samplings_for(model.entry.modality)[0], limit=limit)
     key, acts = get_activations(choice)
     result = get_graph(key, acts, MapperChoice())
     report(f"default graph ready: {choice.layer}, {result.graph.n_nodes} nodes")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+
 import streamlit as st
 
 import zoo
@@ -17,7 +19,7 @@ from dashboard.widgets import (
     render_projection,
 )
 from topoact.mapper import LENSES
-from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html
+from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html, node_stats
 from topoact.viz.projection import available_projections
 
 UPLOAD_TYPES = list(services.UPLOAD_TYPES)
@@ -144,6 +146,7 @@ except (zoo.ZooError, ValueError, RuntimeError) as exc:
     st.stop()
 progress.done()
 graph = result.graph
+st.session_state["explored"] = (choice, mapper_choice)  # what the Anomalies page ranks
 
 st.markdown(
     f"<div style='display:flex;justify-content:space-between;align-items:baseline'>"
@@ -169,16 +172,26 @@ if graph.n_nodes == 0:
     st.stop()
 
 # ------------------------------------------------------------------ view controls
-colour_options = result.stats.colourings()
+has_labels = bool((acts.label >= 0).any())
+# "attacked share" belongs to clean + attacked graphs (the Robustness page)
+colour_options = [k for k in COLOUR_BY if k != "attacked" and (k != "anomaly" or has_labels)]
+if not acts.prediction.size or (acts.prediction < 0).all():
+    colour_options = [k for k in colour_options if k not in ("confidence", "misclassified")]
 _keep(colour_options, "colour_by")
 search_options = ["(none)"] + class_names
 _keep(search_options, "search_class")
 c1, c2, c3 = st.columns([1.2, 1.4, 1.2])
 c1.selectbox("Colour nodes by", colour_options, key="colour_by", format_func=COLOUR_BY.get,
-             help="Anomaly scores appear here once the anomaly ranking lands.")
+             help="anomaly score: the members' mean combined score, as ranked on the Anomalies page.")
 c2.slider("Hide edges with Jaccard below", 0.0, 1.0, step=0.05, key="jaccard_threshold")
 c3.selectbox("Find class", search_options, key="search_class", help="Fades nodes with no member of this class.")
 search_label = None if st.session_state["search_class"] == "(none)" else class_names.index(st.session_state["search_class"])
+
+if st.session_state["colour_by"] == "anomaly":
+    with st.spinner("Scoring samples for anomalies…"):
+        report = services.get_anomalies(acts, result, mapper_choice)
+    result = dataclasses.replace(result, stats=node_stats(
+        graph, acts.label, acts.prediction, acts.confidence, services.row_anomaly_scores(acts, report.samples)))
 
 view = build_graph_view(
     graph, result.stats, result.positions, colour_by=st.session_state["colour_by"], class_names=class_names,

@@ -16,7 +16,7 @@ from dashboard.components import mapper_graph
 from dashboard.state import init_state
 from dashboard.widgets import PageProgress, legend_html
 from topoact.robustness import RobustnessConfig
-from topoact.robustness.report import combined_view
+from topoact.robustness.report import SWEEP_COLUMNS, combined_view
 from topoact.viz import COLOUR_BY
 from zoo.perturbed import parse_strength
 
@@ -167,17 +167,19 @@ with vulnerability_tab:
                      column_config={"image": st.column_config.ImageColumn("image", width="small")})
 with sweep_tab:
     if sweep_tab.open:
-        st.markdown("Metrics of the graph of the **attacked** activations as the strength grows (0 = clean): "
-                    "the attack dissolves the class structure, noise of the same size much later.")
-        long = report.sweep.reset_index().melt(id_vars=["attack", "strength"], var_name="metric", value_name="value")
+        st.markdown("Metrics of the graph of the **attacked** activations as the strength grows (0 = clean; the "
+                    "Compare page's metrics): the attack dissolves the class structure, noise of the same size "
+                    "much later.")
+        sweep = report.sweep[list(SWEEP_COLUMNS)]
+        long = sweep.reset_index().melt(id_vars=["attack", "strength"], var_name="metric", value_name="value")
         chart = alt.Chart(long).mark_line(point=True).encode(
             x=alt.X("strength:Q", title="strength (L∞)"), y=alt.Y("value:Q", title=None),
             color=alt.Color("attack:N", scale=alt.Scale(domain=[config.attack, "noise"], range=["#e15759", "#9ca3af"]),
                             legend=alt.Legend(orient="top", title=None)),
             tooltip=["attack", "strength", "metric", alt.Tooltip("value:Q", format=".3f")],
-        ).properties(width=165, height=170).facet(facet=alt.Facet("metric:N", title=None), columns=4).resolve_scale(y="independent")
+        ).properties(width=165, height=150).facet(facet=alt.Facet("metric:N", title=None, sort=list(SWEEP_COLUMNS)), columns=4).resolve_scale(y="independent")
         st.altair_chart(chart)
-        st.dataframe(report.sweep.round(4), width="stretch", key="rob_sweep")
+        st.dataframe(sweep.round(4), width="stretch", key="rob_sweep")
 with accuracy_tab:
     if accuracy_tab.open:
         frame = accuracy.reset_index()

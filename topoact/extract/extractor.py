@@ -51,6 +51,7 @@ class _Columns:
     label: list[np.ndarray] = field(default_factory=list)
     prediction: list[np.ndarray] = field(default_factory=list)
     confidence: list[np.ndarray] = field(default_factory=list)
+    label_probability: list[np.ndarray] = field(default_factory=list)
     layer_shape: tuple[int, ...] = ()
     dropped: int = 0
 
@@ -255,6 +256,12 @@ def extract_activations(
         )
 
     columns = {layer: _Columns() for layer in layers}
+    # Labels index the model's classes only when the dataset has as many classes as the
+    # head (digits on a digits model, imagenet-val on an ImageNet model); a dataset with
+    # class names of its own (skimage photos on an ImageNet model) gets no label probability.
+    class_names = getattr(dataset, "class_names", None)
+    n_label_classes = len(class_names) if class_names else None
+    head_width: int | None = None
     specials_source = "n/a"
     total = int(rows.size)
     started = time.perf_counter()
@@ -271,9 +278,11 @@ def extract_activations(
                     f"layer(s) {', '.join(cap.missing)} did not run in the forward pass of "
                     f"{model.entry.name!r}"
                 )
-            pred, conf = _predictions(logits, len(ids))
+            pred, conf, label_prob = _predictions(logits, labels_all[ids], n_label_classes)
+            head_width = head_width if logits is None else int(logits.shape[1])
             for layer in layers:
-                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids], pred, conf, nonfinite)
+                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids],
+                         (pred, conf, label_prob), nonfinite)
             if progress is not None:
                 progress(min(start + batch_size, total), total)
     seconds = time.perf_counter() - started
@@ -290,6 +299,7 @@ def extract_activations(
         "limit": None if limit is None else int(limit),
         "n_samples": total,
         "predictions": bool(predictions),
+        "labels_are_head_classes": None if head_width is None else n_label_classes in (None, head_width),
         "layout": layout,
         "topoact_version": __version__,
         "seconds": round(seconds, 3),
@@ -299,12 +309,24 @@ def extract_activations(
     return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
 
 
-def _predictions(logits: torch.Tensor | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _predictions(
+    logits: torch.Tensor | None, labels: np.ndarray, n_label_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted class, its softmax probability, and the probability of each given label.
+
+    The label probability is NaN throughout when the dataset's classes are not the
+    head's (``n_label_classes`` differs from the number of logits).
+    """
+    n = labels.shape[0]
     if logits is None:
-        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32)
-    probs = torch.softmax(logits.float(), dim=1)
-    conf, pred = probs.max(dim=1)
-    return pred.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
+        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+    probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    pred = probs.argmax(axis=1)
+    # a label outside the head's classes (or -1, unlabelled) has no probability
+    known = (labels >= 0) & (labels < probs.shape[1]) & (n_label_classes in (None, probs.shape[1]))
+    label_prob = np.full(n, np.nan, np.float32)
+    label_prob[known] = probs[np.flatnonzero(known), labels[known]]
+    return pred.astype(np.int64), probs[np.arange(n), pred].astype(np.float32), label_prob
 
 
 def _collect(
@@ -313,10 +335,10 @@ def _collect(
     sampled: Sampled,
     ids: np.ndarray,
     labels: np.ndarray,
-    pred: np.ndarray,
-    conf: np.ndarray,
+    head: tuple[np.ndarray, np.ndarray, np.ndarray],
     nonfinite: str,
 ) -> None:
+    pred, conf, label_prob = head
     vectors = sampled.vectors.cpu().numpy()
     rows = sampled.rows
     positions = sampled.positions
@@ -336,6 +358,7 @@ def _collect(
     col.label.append(labels[rows])
     col.prediction.append(pred[rows])
     col.confidence.append(conf[rows])
+    col.label_probability.append(label_prob[rows])
     col.layer_shape = sampled.layer_shape
 
 
@@ -361,5 +384,6 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
         label=cat(col.label, np.int64),
         prediction=cat(col.prediction, np.int64),
         confidence=cat(col.confidence, np.float32),
+        label_probability=cat(col.label_probability, np.float32),
         meta=meta,
     )

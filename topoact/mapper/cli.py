@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,9 @@ def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.
 
 def run(args: argparse.Namespace) -> int:
     """Build the graph, print the summary, write the output."""
+    from topoact.cache import Store
     from topoact.mapper.builder import Mapper
+    from topoact.mapper.cached import get_or_build_graph
 
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise TopoactError(f"--out must end in {', '.join(OUTPUT_SUFFIXES)}; got {args.out}")
@@ -151,22 +154,20 @@ def run(args: argparse.Namespace) -> int:
         random_state=args.seed,
     )
     start = time.perf_counter()
-    graph_key = None if acts is None or args.no_cache else _graph_key(acts, mapper)
-    graph = _cached_graph(args, graph_key) if graph_key and not args.recompute else None
-    cached = graph is not None
-    if graph is None:
+    try:
         with _progress_bar(disable=args.quiet) as progress:
-            try:
-                mapper.fit(X, progress=progress)
-            except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
-                if isinstance(exc, (ValueError, TypeError)):
-                    raise TopoactError(str(exc).splitlines()[0]) from None
-                raise
-        graph = mapper.graph_
-        if labels is not None:
-            graph.node_data.update(graph.label_summary(labels))
-        if graph_key:
-            _store_graph(args, graph_key, graph, acts)
+            if acts is None:
+                graph, cached = mapper.fit(X, progress=progress).graph_, False
+            else:
+                with nullcontext() if args.no_cache else Store(args.cache) as store:
+                    built = get_or_build_graph(acts, mapper, store, recompute=args.recompute, progress=progress)
+                graph, cached = built.graph, built.from_cache
+    except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
+        if isinstance(exc, (ValueError, TypeError)):
+            raise TopoactError(str(exc).splitlines()[0]) from None
+        raise
+    if labels is not None:
+        graph.node_data.update(graph.label_summary(labels))
     seconds = time.perf_counter() - start
     summary = {**graph.summary(), "eps": graph.params.get("eps_used"), "seconds": round(seconds, 3)}
     if acts is not None:
@@ -218,35 +219,6 @@ def _activations(args: argparse.Namespace):
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     return activations_from_args(args, [layer])[layer]
-
-
-def _graph_key(acts, mapper) -> str:
-    """Cache key of a graph: what made the activations, and the Mapper parameters."""
-    from topoact.cache import cache_key
-
-    source = {k: acts.meta.get(k) for k in ("model", "weights_id", "dataset", "content_hash", "sampling",
-                                             "max_positions", "seed", "limit", "predictions", "layout")}
-    params = {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
-              for k, v in mapper.get_params(deep=False).items() if k not in ("n_jobs", "warm_start")}
-    return cache_key(kind="graph", layer=acts.layer, source=source, mapper=params)
-
-
-def _cached_graph(args: argparse.Namespace, key: str):
-    from topoact.cache import Store
-    from topoact.mapper.graph import MapperGraph
-
-    with Store(args.cache) as store:
-        text = store.get_graph(key)
-    return None if text is None else MapperGraph.from_json(text)
-
-
-def _store_graph(args: argparse.Namespace, key: str, graph, acts) -> None:
-    from topoact.cache import Store
-
-    with Store(args.cache) as store:
-        store.put_graph(key, graph.to_json(), {"layer": acts.layer, **graph.params,
-                                               "model": acts.meta.get("model"),
-                                               "dataset": acts.meta.get("dataset")})
 
 
 def _check_ranges(args: argparse.Namespace) -> None:

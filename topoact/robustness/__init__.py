@@ -26,14 +26,14 @@ from topoact.robustness.analysis import (
 )
 from topoact.robustness.report import (
     DEFAULT_STRENGTHS,
+    SWEEP_COLUMNS,
     RobustnessConfig,
     RobustnessReport,
     robustness_report,
-    sweep_metrics,
 )
 
 __all__ = [
-    "ATTACKED", "CLEAN", "DEFAULT_STRENGTHS", "PREDICTORS", "RobustnessConfig", "RobustnessReport",
+    "ATTACKED", "CLEAN", "DEFAULT_STRENGTHS", "SWEEP_COLUMNS", "PREDICTORS", "RobustnessConfig", "RobustnessReport",
     "attack_mix", "combine_activations", "default_small_strength", "flip_strength", "lens_position", "point_classes", "robustness_report",
-    "strength_sweep", "sweep_metrics", "vulnerability_prediction", "vulnerability_table",
+    "strength_sweep", "vulnerability_prediction", "vulnerability_table",
 ]

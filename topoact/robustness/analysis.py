@@ -7,6 +7,7 @@ DataFrames; :mod:`topoact.robustness.report` runs the attacks, extraction and ca
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -47,8 +48,17 @@ def combine_activations(clean: ActivationSet, attacked: ActivationSet) -> tuple[
                            f"{attacked.dim}-d) activations are not of the same layer")
     columns = {name: np.concatenate([getattr(clean, name), getattr(attacked, name)])
                for name in ("vectors", "sample_index", "position", "label", "prediction", "confidence")}
-    meta = {"kinds": {CLEAN: clean.meta.get("dataset"), ATTACKED: attacked.meta.get("dataset")},
-            "model": clean.meta.get("model"), "layer": clean.layer}
+    meta = {**clean.meta, "kinds": {CLEAN: clean.meta.get("dataset"), ATTACKED: attacked.meta.get("dataset")},
+            "layer": clean.layer, "dataset": f"{clean.meta.get('dataset')} + {attacked.meta.get('dataset')}",
+            "dropped_nonfinite": int(clean.meta.get("dropped_nonfinite") or 0)
+            + int(attacked.meta.get("dropped_nonfinite") or 0)}
+    meta.pop("cached", None)
+    if clean.meta.get("content_hash") and attacked.meta.get("content_hash"):
+        # the stacked rows' identity, so the shared graph cache can key their graph
+        both = f"{clean.meta['content_hash']}+{attacked.meta['content_hash']}".encode()
+        meta["content_hash"] = hashlib.sha256(both).hexdigest()
+    else:
+        meta.pop("content_hash", None)
     combined = ActivationSet(layer=clean.layer, meta=meta, **columns)
     is_attacked = np.r_[np.zeros(clean.n_rows, bool), np.ones(attacked.n_rows, bool)]
     return combined, is_attacked

@@ -110,6 +110,8 @@ def render_text(result, top: int = 10) -> str:
     """The report as plain-text tables."""
     import pandas as pd
 
+    from topoact.robustness.report import SWEEP_COLUMNS
+
     config = result.config
     n = len(result.vulnerability)
     lines = [f"{config.model} on {config.dataset} ({n} samples), layer {result.layer}, attack {config.attack}",
@@ -123,8 +125,8 @@ def render_text(result, top: int = 10) -> str:
             lines.append("  not measurable: every sample (or none) flips at that strength")
         else:
             lines.append(result.prediction.round(4).to_string())
-        lines += ["", "strength sweep (graph of the attacked activations; strength 0 = clean):",
-                  result.sweep.round(4).to_string(), ""]
+        lines += ["", "strength sweep (graph of the attacked activations; strength 0 = clean; topoact.compare metrics):",
+                  result.sweep[list(SWEEP_COLUMNS)].round(4).to_string(), ""]
         graph = result.combined_graph
         lines.append(f"clean + {config.attack} {config.middle_strength:g} graph: {graph.n_nodes} nodes, "
                      f"{graph.n_edges} edges; nodes where clean samples sit with attacked samples of another class:")

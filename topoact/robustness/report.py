@@ -33,20 +33,9 @@ Progress = Callable[[float, str], None]
 
 #: Strengths used when none are given (fractions of the pixel range: 5, 12, 25 and 51 grey levels).
 DEFAULT_STRENGTHS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
-
-
-def sweep_metrics(graph: MapperGraph, labels: np.ndarray) -> dict[str, float]:
-    """Metrics of one graph for the strength sweep (a minimal local set).
-
-    TODO(compare): switch to ``topoact.compare``'s per-graph metrics (purity, label
-    separation, components) once that module is in main; this local stand-in gives only
-    what :class:`MapperGraph` already knows.
-    """
-    summary = graph.label_summary(labels) if graph.n_nodes else {"purity": []}
-    sizes = graph.node_sizes
-    purity = float(np.average(summary["purity"], weights=sizes)) if graph.n_nodes else float("nan")
-    return {"nodes": graph.n_nodes, "components": graph.n_components, "weighted_purity": purity,
-            "noise_share": graph.n_noise / max(graph.n_points, 1)}
+#: The comparison metrics (topoact.compare) the sweep tables and charts show.
+SWEEP_COLUMNS: tuple[str, ...] = ("nodes", "components", "loops", "weighted_purity", "point_purity", "label_ami",
+                                  "noise_fraction")
 
 
 @dataclass(frozen=True)
@@ -184,7 +173,7 @@ def robustness_report(
     config: RobustnessConfig,
     *,
     store: Any = None,
-    metrics: GraphMetrics = sweep_metrics,
+    metrics: GraphMetrics | None = None,
     model: Any = None,
     progress: Progress | None = None,
 ) -> RobustnessReport:
@@ -196,8 +185,9 @@ def robustness_report(
     store : topoact.cache.Store, optional
         Caches activations and graphs; None computes everything (perturbed sets are
         always kept in ``cache/perturbed``).
-    metrics : callable
-        Per-graph metrics of the strength sweep, ``metrics(graph, labels) -> dict``.
+    metrics : callable, optional
+        Per-graph metrics of the strength sweep, ``metrics(graph, labels) -> dict``;
+        default :func:`topoact.compare.graph_metrics`.
     model : LoadedModel, optional
         The loaded ``config.model`` (loaded here when not given).
     progress : callable, optional
@@ -239,7 +229,7 @@ def robustness_report(
     clean_data = seeded_subset(base, config.limit, config.seed)
     datasets[("clean", 0.0)] = clean_data
 
-    acts: dict[tuple[str, float], tuple[str, ActivationSet]] = {}
+    acts: dict[tuple[str, float], ActivationSet] = {}
     names = [("clean", 0.0)] + jobs
     for i, job in enumerate(names):
         report(0.52 + 0.3 * i / len(names), f"activations of {datasets[job].name} at {layer}")
@@ -248,15 +238,13 @@ def robustness_report(
     graphs: dict[tuple[str, float], MapperGraph] = {}
     for i, job in enumerate(names):
         report(0.82 + 0.12 * i / len(names), f"Mapper graph of {datasets[job].name}")
-        key, set_ = acts[job]
-        graphs[job] = _graph(store, [key], set_.vectors, config, set_.layer)
+        graphs[job] = _graph(acts[job], config, store)
 
     report(0.95, "clean + attacked graph")
     middle = config.middle_strength
-    clean_key, clean_acts = acts[("clean", 0.0)]
-    attacked_key, attacked_acts = acts[(config.attack, middle)]
-    combined, is_attacked = combine_activations(clean_acts, attacked_acts)
-    combined_graph = _graph(store, [clean_key, attacked_key], combined.vectors, config, layer)
+    clean_acts = acts[("clean", 0.0)]
+    combined, is_attacked = combine_activations(clean_acts, acts[(config.attack, middle)])
+    combined_graph = _graph(combined, config, store)
     mix = attack_mix(combined_graph, is_attacked, point_classes(combined))
 
     report(0.98, "vulnerability")
@@ -279,10 +267,12 @@ def robustness_report(
                      "mean_margin": float(data.margin.mean())})
     accuracy = pd.DataFrame(rows).set_index(["attack", "strength"])
 
+    if metrics is None:
+        from topoact.compare import graph_metrics as metrics
     sweeps = []
     for attack in attacks:
         series = {0.0: graphs[("clean", 0.0)]} | {eps: graphs[(attack, eps)] for eps in config.strengths}
-        labels = {eps: point_classes(acts[("clean", 0.0) if eps == 0.0 else (attack, eps)][1]) for eps in series}
+        labels = {eps: point_classes(acts[("clean", 0.0) if eps == 0.0 else (attack, eps)]) for eps in series}
         sweeps.append(strength_sweep(series, labels, metrics).assign(attack=attack))
     sweep = pd.concat(sweeps).reset_index().set_index(["attack", "strength"])
     report(1.0, "done")
@@ -293,35 +283,23 @@ def robustness_report(
     )
 
 
-def _activations(model, dataset, layer: str, config: RobustnessConfig, store) -> tuple[str, ActivationSet]:
-    """(cache key, activations) of one layer on a whole (already subset) dataset."""
-    from topoact.extract import activation_key, get_or_extract
+def _activations(model, dataset, layer: str, config: RobustnessConfig, store) -> ActivationSet:
+    """Activations of one layer on a whole (already subset) dataset, through the cache."""
+    from topoact.extract import get_or_extract
 
-    common = dict(sampling=config.sampling, max_positions=config.max_positions, seed=config.seed, limit=None)
-    key = activation_key(model, dataset, layer, predictions=True, **common)
-    acts = get_or_extract(model, dataset, [layer], store=store, **common)[layer]
-    return key, acts
+    return get_or_extract(model, dataset, [layer], store=store, sampling=config.sampling,
+                          max_positions=config.max_positions, seed=config.seed, limit=None)[layer]
 
 
-def _graph(store, activation_keys: list[str], X: np.ndarray, config: RobustnessConfig, layer: str) -> MapperGraph:
-    """The Mapper graph of ``X``: from the store, else fitted and stored."""
-    from topoact.cache import cache_key
+def _graph(acts: ActivationSet, config: RobustnessConfig, store) -> MapperGraph:
+    """The Mapper graph of ``acts`` through the shared graph cache."""
     from topoact.mapper import Mapper
+    from topoact.mapper.cached import get_or_build_graph
 
-    params = config.mapper_params
-    key = cache_key(kind="graph", activations=activation_keys, mapper=params)
-    if store is not None:
-        text = store.get_graph(key)
-        if text is not None:
-            return MapperGraph.from_json(text)
     try:
-        graph = Mapper(**params).fit(X).graph_
+        return get_or_build_graph(acts, Mapper(**config.mapper_params), store).graph
     except ValueError as exc:
-        raise TopoactError(f"Mapper on {len(X)} vectors of {layer}: {str(exc).splitlines()[0]}") from None
-    if store is not None:
-        store.put_graph(key, graph.to_json(), {"layer": layer, "activations": activation_keys, **params,
-                                               "study": "robustness"})
-    return graph
+        raise TopoactError(f"Mapper on {acts.n_rows} vectors of {acts.layer}: {str(exc).splitlines()[0]}") from None
 
 
 def combined_stats(result: RobustnessReport):
