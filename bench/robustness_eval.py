@@ -85,7 +85,7 @@ DEMOS: tuple[Demo, ...] = (
 
 #: (model, layers) evaluated on digits at DIGITS_STRENGTHS.
 EVALUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("digits_cnn", ("block1", "block2", "block3", "pool")),
+    ("digits_cnn", ("block1", "block2", "block3")),  # pool = block3 under gap sampling
     ("digits_mlp", ("hidden1", "hidden2")),
 )
 
@@ -121,7 +121,16 @@ def time_demo(demo: Demo, store) -> dict:
         "cold s": round(cold, 1), "cached s": round(warm, 1),
         f"flipped by {demo.attack} at the middle strength": round(float(accuracy.loc[(demo.attack, middle), "flipped"]), 3),
         "flipped by noise of that size": round(float(accuracy.loc[("noise", middle), "flipped"]), 3),
+        "AUROC margin": _auroc(report, "margin"),
+        "AUROC lens position": _auroc(report, "lens_position"),
     }
+
+
+def _auroc(report, predictor: str) -> float | str:
+    """A predictor's AUROC, or why there is none (every sample flips at the smallest strength)."""
+    if report.prediction is None:
+        return "n/a: all flip"
+    return round(float(report.prediction.loc[predictor, "auroc"]), 3)
 
 
 def evaluate(model_name: str, layers: tuple[str, ...], store) -> tuple[pd.DataFrame, dict]:
