@@ -104,7 +104,7 @@ if config.control:
 if report.prediction is not None:
     auroc = report.prediction["auroc"]
     best_graph = auroc[["point_purity", "node_mix", "lens_position"]].idxmax()
-    cols[3].metric(f"AUROC graph: {best_graph.replace('_', ' ')}", f"{auroc[best_graph]:.3f}",
+    cols[3].metric(f"AUROC {best_graph.replace('_', ' ')}", f"{auroc[best_graph]:.3f}",
                    help=f"The best clean-graph score at predicting which samples flip at strength ≤ "
                    f"{report.small_strength:.3g}")
     cols[4].metric("AUROC confidence margin", f"{auroc['margin']:.3f}", help="The baseline")
