@@ -171,7 +171,7 @@ class _Memo:
 @st.cache_resource(show_spinner=False)
 def _memos() -> dict[str, _Memo]:
     return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "anomalies": _Memo(16),
-            "icons": _Memo(8),
+            "icons": _Memo(8), "robustness": _Memo(4),
             "fit_lock": threading.Lock()}
 
 
@@ -362,6 +362,45 @@ def unrendered_nodes(result: GraphResult, icons: dict[str, str], limit: int) -> 
     graph = result.graph
     order = sorted(range(graph.n_nodes), key=lambda i: (-int(graph.node_sizes[i]), i))
     return [graph.node_ids[i] for i in order if graph.node_ids[i] not in icons][:limit]
+
+
+# ----------------------------------------------------------------------- robustness
+@dataclass
+class RobustnessResult:
+    """A robustness study with what its graph view needs."""
+
+    report: object  # topoact.robustness.RobustnessReport
+    positions: np.ndarray
+    stats: NodeStats
+
+
+def robustness_study(config, progress: Progress | None = None) -> RobustnessResult:
+    """The robustness study of ``config`` (a ``RobustnessConfig``): from memory, else run.
+
+    Perturbed sets, activations and graphs come from the caches when present. Kept in the
+    in-process memo (not ``st.cache_resource``): the study reports progress to the page.
+    """
+    from topoact.robustness.report import combined_stats, robustness_report
+
+    memo = _memos()["robustness"]
+    hit = memo.get(config)
+    if hit is not None:
+        return hit
+    report = robustness_report(config, store=get_store(), model=load_model(config.model), progress=progress)
+    result = RobustnessResult(report=report, positions=graph_layout(report.combined_graph), stats=combined_stats(report))
+    memo.put(config, result)
+    return result
+
+
+def attackable_models() -> list[str]:
+    """Offline image classifiers (what the attacks take)."""
+    return [name for name in zoo.list_models(modality="image", offline=True) if zoo.get(name).num_classes]
+
+
+def clean_image_datasets() -> list[str]:
+    """Offline image datasets that load without a path (perturbed sets left out)."""
+    return [name for name in zoo.list_datasets(modality="image")
+            if ":" not in name and zoo.get_dataset(name).offline and not zoo.get_dataset(name).needs_path]
 
 
 # ----------------------------------------------------------------------- projection

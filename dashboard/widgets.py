@@ -318,7 +318,7 @@ def render_projection(result: GraphResult, acts: ActivationSet, coords: np.ndarr
         colour = alt.Color("class:N", scale=alt.Scale(domain=domain, range=palette), legend=alt.Legend(title="label", orient="right"))
     else:
         frame["value"] = point_values(result, colour_by)[shown]
-        scheme = SEQUENTIAL_SCALES["magma" if colour_by in ("misclassified", "anomaly") else "viridis"]
+        scheme = SEQUENTIAL_SCALES["magma" if colour_by in ("misclassified", "anomaly", "attacked") else "viridis"]
         colour = alt.Color("value:Q", scale=alt.Scale(range=list(scheme)), legend=alt.Legend(title=colour_by))
         tooltip.append("value")
     frame = frame.sort_values("in selected node")  # selected members drawn last (on top)

@@ -273,3 +273,34 @@ def test_batch_button_renders_the_largest_nodes_left():
     rendered = {n["id"] for n in nodes if '<img src="data:image/png' in n["title"]}
     assert rendered == before | set(expected)
     assert any(f"{len(rendered)} of {len(nodes)} nodes rendered" in c.value for c in at.caption)
+
+
+def test_robustness_page_draws_clean_and_attacked_graph_and_reruns():
+    at = _app()
+    at.switch_page("pages/robustness.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.header[0].value == "Robustness"
+    args = _graph_args(at)
+    assert len(args["nodes"]) > 5
+    assert any("attacked: " in node["title"] and "clean with attacked of another class" in node["title"]
+               for node in args["nodes"])
+    legend = next(m.value for m in at.markdown if "graph-legend" in m.value)
+    assert "attacked share" in legend
+    mix = at.dataframe[0].value  # the first table: attack mix per node
+    assert len(mix) == len(args["nodes"])
+    assert (mix["clean"] + mix["attacked"] == mix["size"]).all() and mix["clean beside other-class attacked"].max() > 0
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["pgd 0.1: accuracy"].rstrip("%")) < float(metrics["noise 0.1: accuracy"].rstrip("%")) - 20
+    assert "AUROC confidence margin" in metrics
+    at.run()  # a rerun reads the study from memory
+    assert not at.exception, [e.message for e in at.exception]
+    assert _graph_args(at)["nodes"] == args["nodes"]
+    # another attack and strengths: the study reruns for the new settings
+    _widget(at.selectbox, "rob_attack").set_value("fgsm")
+    _widget(at.multiselect, "rob_strengths").set_value(["0.05", "0.2"])
+    _widget(at.number_input, "rob_limit").set_value(200)
+    _widget(at.button, "rob_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert "fgsm 0.2: accuracy" in metrics  # the upper-middle strength
+    assert "fgsm" in next(m.value for m in at.markdown if "robustness-title" in m.value)

@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "cache": "topoact.cache.cli",
     "anomalies": "topoact.anomaly.cli",
     "featvis": "topoact.featvis.cli",
+    "attack": "topoact.robustness.attack_cli",
+    "robustness": "topoact.robustness.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

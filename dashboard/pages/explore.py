@@ -176,7 +176,8 @@ if graph.n_nodes == 0:
 
 # ------------------------------------------------------------------ view controls
 has_labels = bool((acts.label >= 0).any())
-colour_options = [k for k in COLOUR_BY if k != "anomaly" or has_labels]
+# "attacked share" belongs to clean + attacked graphs (the Robustness page)
+colour_options = [k for k in COLOUR_BY if k != "attacked" and (k != "anomaly" or has_labels)]
 if not acts.prediction.size or (acts.prediction < 0).all():
     colour_options = [k for k in colour_options if k not in ("confidence", "misclassified")]
 _keep(colour_options, "colour_by")

@@ -42,6 +42,7 @@ COLOUR_BY: dict[str, str] = {
     "confidence": "model confidence",
     "misclassified": "misclassified share",
     "anomaly": "anomaly score",
+    "attacked": "attacked share",
 }
 
 #: Colour of nodes faded out by a class search.
@@ -72,6 +73,10 @@ class NodeStats:
         are no predictions or labels).
     anomaly : ndarray of float or None
         Mean anomaly score of the members, None when no scores were given.
+    attacked : ndarray of float or None
+        Share of attacked members (a clean + attacked graph), None otherwise.
+    notes : list of str or None
+        Extra tooltip lines per node (plain text; escaped when drawn).
     """
 
     sizes: np.ndarray
@@ -82,6 +87,8 @@ class NodeStats:
     confidence: np.ndarray
     misclassified: np.ndarray
     anomaly: np.ndarray | None = None
+    attacked: np.ndarray | None = None
+    notes: list[str] | None = None
 
     def values(self, colour_by: str) -> np.ndarray | None:
         """The numbers behind a continuous colouring (None for ``majority_label``)."""
@@ -91,7 +98,13 @@ class NodeStats:
             "confidence": self.confidence,
             "misclassified": self.misclassified,
             "anomaly": self.anomaly,
+            "attacked": self.attacked,
         }.get(colour_by)
+
+    def colourings(self) -> list[str]:
+        """The keys of :data:`COLOUR_BY` these stats can colour by (those with some finite value)."""
+        return [key for key in COLOUR_BY if key == "majority_label"
+                or (self.values(key) is not None and bool(np.isfinite(self.values(key)).any()))]
 
 
 def _member_means(graph: MapperGraph, per_point: np.ndarray) -> np.ndarray:
@@ -110,6 +123,7 @@ def node_stats(
     prediction: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
     anomaly_scores: np.ndarray | None = None,
+    attacked: np.ndarray | None = None,
 ) -> NodeStats:
     """Compute :class:`NodeStats` for ``graph`` from per-point columns.
 
@@ -124,6 +138,8 @@ def node_stats(
         Confidence of the prediction per point (NaN when none).
     anomaly_scores : ndarray of float, optional
         An anomaly score per point.
+    attacked : ndarray of bool, optional
+        Which points are attacked inputs (a clean + attacked graph).
 
     Returns
     -------
@@ -148,6 +164,7 @@ def node_stats(
         confidence=_member_means(graph, confidence),
         misclassified=_member_means(graph, wrong),
         anomaly=None if anomaly_scores is None else _member_means(graph, np.asarray(anomaly_scores, np.float64)),
+        attacked=None if attacked is None else _member_means(graph, np.asarray(attacked, np.float64)),
     )
 
 
@@ -194,6 +211,10 @@ def node_tooltip_html(
         parts.append(f"misclassified: {100.0 * stats.misclassified[i]:.0f}%")
     if stats.anomaly is not None and math.isfinite(stats.anomaly[i]):
         parts.append(f"anomaly score: {_fmt(stats.anomaly[i])}")
+    if stats.attacked is not None and math.isfinite(stats.attacked[i]):
+        parts.append(f"attacked: {100.0 * stats.attacked[i]:.0f}%")
+    if stats.notes is not None and stats.notes[i]:
+        parts.append(html.escape(stats.notes[i]))
     text = "<br>".join(parts)
     if image_uri is None:
         return text
@@ -290,6 +311,8 @@ def build_graph_view(
         raise ValueError(f"unknown colouring {colour_by!r}; valid: {', '.join(COLOUR_BY)}")
     if colour_by == "anomaly" and stats.anomaly is None:
         raise ValueError("no anomaly scores were given for this graph")
+    if colour_by == "attacked" and stats.attacked is None:
+        raise ValueError("no attacked/clean kinds were given for this graph")
     if scale not in SEQUENTIAL_SCALES:
         raise ValueError(f"unknown colour scale {scale!r}")
     n = graph.n_nodes
@@ -308,13 +331,13 @@ def build_graph_view(
         )
     else:
         values = stats.values(colour_by)
-        fixed = colour_by in ("purity", "confidence", "misclassified")
+        fixed = colour_by in ("purity", "confidence", "misclassified", "attacked")
         vmin, vmax = (0.0, 1.0) if fixed else (
             float(np.nanmin(values)) if np.isfinite(values).any() else 0.0,
             float(np.nanmax(values)) if np.isfinite(values).any() else 1.0,
         )
-        ramp = "magma" if colour_by in ("misclassified", "anomaly") else scale
-        if colour_by == "misclassified":
+        ramp = "magma" if colour_by in ("misclassified", "anomaly", "attacked") else scale
+        if colour_by in ("misclassified", "attacked"):
             colours = sequential_colours(1.0 - values, 0.0, 1.0, scale=ramp)  # high share = dark
             stops = list(SEQUENTIAL_SCALES[ramp])[::-1]
         else:
