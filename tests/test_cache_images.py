@@ -105,17 +105,28 @@ def test_a_table_under_the_same_kind_is_not_read_as_images(store):
     assert store.get_table("featvis", OTHER) is None
 
 
-def test_a_schema_2_file_is_refused_with_the_rebuild_hint_and_rebuilds(tmp_path):
+def test_a_schema_2_file_gains_the_images_table(tmp_path):
     path = tmp_path / "cache.duckdb"
-    Store(path).put_images("featvis", KEY, {"v": png(1)}, {})
+    Store(path).check()  # an empty cache
     con = duckdb.connect(str(path))  # turn it into what topoact before the images table wrote
     con.execute("DROP TABLE images")
     con.execute("UPDATE topoact_meta SET value = '2' WHERE name = 'schema_version'")
     con.close()
+    Store(path).put_images("featvis", KEY, {"v": png(3)}, {})  # upgraded in place, then written
+    assert Store(path).get_images("featvis", KEY).images == {"v": png(3)}
+
+
+def test_an_unknown_older_schema_is_refused_with_the_rebuild_hint_and_rebuilds(tmp_path):
+    path = tmp_path / "cache.duckdb"
+    Store(path).put_images("featvis", KEY, {"v": png(1)}, {})
+    con = duckdb.connect(str(path))  # a layout this code cannot upgrade
+    con.execute("DROP TABLE images")
+    con.execute("UPDATE topoact_meta SET value = '1' WHERE name = 'schema_version'")
+    con.close()
     with pytest.raises(CacheCorruptError) as info:
         Store(path).get_images("featvis", KEY)
     message = str(info.value)
-    assert "schema version 2" in message and f"reads version {SCHEMA_VERSION}" in message
+    assert "schema version 1" in message and f"reads version {SCHEMA_VERSION}" in message
     assert "python -m topoact cache clear --all" in message
     with pytest.raises(CacheCorruptError):
         Store(path).put_images("featvis", KEY, {"v": png(1)}, {})  # never written into

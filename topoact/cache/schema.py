@@ -87,7 +87,8 @@ class CacheUpgradeNeeded(CacheCorruptError):
 
 def _upgrade(con: duckdb.DuckDBPyConnection, found: str) -> None:
     """Add the tables a version-``found`` file lacks and mark it current, in one transaction."""
-    wanted = _UPGRADES[found]
+    present = user_tables(con)
+    wanted = [name for name in _UPGRADES[found] if name not in present]
     con.execute("BEGIN TRANSACTION")
     try:
         for statement in _DDL:
