@@ -6,7 +6,7 @@ RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 PORT ?= 8501
 
-.PHONY: run test bench venv clean-venv chromium
+.PHONY: run test bench bench-scale venv clean-venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(RUN_STAMP): requirements.txt requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(TEST_STAMP): $(RUN_STAMP) requirements-dev.txt
+$(TEST_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-ray.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
@@ -39,6 +39,10 @@ test: $(TEST_STAMP) chromium
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/mapper_bench.py
+
+# Local vs Ray engine on this machine (100k points): the Ray engine's overhead.
+bench-scale: $(TEST_STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python bench/scale_bench.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 """topoact dashboard: ``make run`` (or ``streamlit run dashboard/app.py``).
 
 Pages: Explore (the Mapper graph of a layer, node inspector, linked projection),
-Anomalies, Compare, Zoo & cache.
+Anomalies, Compare, Robustness, Zoo & cache.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ navigation = st.navigation(
         st.Page(_PAGES / "explore.py", title="Explore", icon=":material/hub:", default=True),
         st.Page(_PAGES / "anomalies.py", title="Anomalies", icon=":material/troubleshoot:"),
         st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare:"),
+        st.Page(_PAGES / "robustness.py", title="Robustness", icon=":material/shield:"),
         st.Page(_PAGES / "zoo_cache.py", title="Zoo & cache", icon=":material/database:"),
     ]
 )

@@ -9,12 +9,22 @@ Pages call these functions and only read widgets. Caching layers:
   new server process starts from the cache.
 * ``st.cache_data`` — small derived data (2-D projections).
 
+Feature visualizations and exemplars (``topoact.featvis``) are stored in the DuckDB
+cache as PNG bytes; the icons of a graph's rendered nodes are kept in memory until a
+node is rendered or the cache is cleared.
+
 A Mapper estimator is kept per activation set with ``warm_start=True``, so changing
 only the cover (intervals, overlap) does not redo the neighbour search.
+
+Extraction and Mapper clustering run on the engine ``$TOPOACT_ENGINE`` names: ``local``
+(the default) or ``ray`` (a Ray cluster: ``$RAY_ADDRESS``, else a local one started by
+the server); the page's progress bar follows the blocks and cover elements as the
+cluster finishes them.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,9 +34,11 @@ import numpy as np
 import streamlit as st
 
 import zoo
+from topoact import featvis
 from topoact.activations import ActivationSet
 from topoact.cache import Store, default_cache_path
 from topoact.compare import Run, RunSpec, relative_depth, run_metrics
+from topoact.distributed import RayEngine, resolve_engine
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
 from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
@@ -98,6 +110,17 @@ def _store_for(path: str) -> Store:
     return Store(path)
 
 
+def engine() -> str | RayEngine:
+    """The engine extraction and Mapper run on: ``$TOPOACT_ENGINE`` (``local`` or ``ray``).
+
+    Raises
+    ------
+    ValueError
+        For another name (the message lists the valid ones).
+    """
+    return resolve_engine(os.environ.get("TOPOACT_ENGINE", "local")) or "local"
+
+
 def get_store() -> Store:
     """The DuckDB store at the current default path (``$TOPOACT_CACHE_DIR``)."""
     return _store_for(str(default_cache_path()))
@@ -142,10 +165,16 @@ class _Memo:
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
 
 @st.cache_resource(show_spinner=False)
 def _memos() -> dict[str, _Memo]:
-    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "fit_lock": threading.Lock()}
+    return {"activations": _Memo(8), "mappers": _Memo(8), "graphs": _Memo(32), "anomalies": _Memo(16),
+            "icons": _Memo(8), "robustness": _Memo(4),
+            "fit_lock": threading.Lock()}
 
 
 def clear_memory() -> None:
@@ -186,7 +215,7 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
 
     acts = get_or_extract(
         model, dataset, [choice.layer], store=get_store(), sampling=choice.sampling, seed=choice.seed,
-        limit=choice.limit, progress=extracting,
+        limit=choice.limit, progress=extracting, engine=engine(),
     )[choice.layer]
     memo.put(key, acts)
     return key, acts
@@ -200,7 +229,7 @@ def mapper_for(activations_key: str, mapper: MapperChoice) -> Mapper:
     if estimator is None:
         estimator = Mapper(warm_start=True)
         memos["mappers"].put(activations_key, estimator)
-    return estimator.set_params(**mapper.as_params())
+    return estimator.set_params(**mapper.as_params(), engine=engine())
 
 
 def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:
@@ -260,6 +289,141 @@ def get_run(choice: ActivationChoice, mapper: MapperChoice, progress: Progress |
     return run, result
 
 
+# ----------------------------------------------------------------------- anomalies
+def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice, *, k: int = 10,
+                  stability_top: int | None = None, progress: Progress | None = None):
+    """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.
+
+    The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``.
+    With ``stability_top`` the nine-setting sweep around the graph's cover runs too (a
+    sample is a candidate in a setting when ranked within ``stability_top``).
+    """
+    from topoact.anomaly import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
+
+    report = progress or (lambda fraction, message: None)
+    sweep = default_sweep(mapper.n_intervals, mapper.overlap) if stability_top else []
+    key = scores_key(result.key, k=k, sweep=sweep, top=stability_top)
+    memos = _memos()
+    hit = memos["anomalies"].get(key)
+    if hit is not None:
+        return hit
+    store = get_store()
+    table = store.get_table(SCORES_KIND, key)
+    samples = None if table is None else table.to_pandas()
+    if samples is None:
+        report(0.1, "scoring samples (k-NN, LOF, nodes, model)")
+        samples = score_samples(acts, result.graph, k=k)
+    estimator = Mapper(**mapper.as_params())
+    done = anomaly_report(
+        acts, result.graph, k=k, samples=samples, mapper=estimator, top=stability_top or 50,
+        sweep=sweep if table is None else None,
+        progress=lambda i, n: report(0.2 + 0.75 * i / n, f"stability sweep: setting {i} of {n}"),
+    )
+    if table is None:
+        store.put_table(SCORES_KIND, key, done.samples.sort_index(), {
+            "graph_key": result.key, "layer": acts.layer, "model": acts.meta.get("model"),
+            "dataset": acts.meta.get("dataset"), "k": k})
+    memos["anomalies"].put(key, done)
+    return done
+
+
+def row_anomaly_scores(acts: ActivationSet, samples) -> np.ndarray:
+    """Each activation row's combined anomaly score (its sample's), for colouring nodes."""
+    return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
+
+
+# ----------------------------------------------------------------------- what nodes see
+#: Side in pixels of a node's visualization as a graph icon and in its tooltip.
+ICON_SIDE = 64
+
+
+def stored_visualization(model, acts: ActivationSet, members: np.ndarray):
+    """A node's feature visualization if the cache holds it, else None."""
+    return featvis.stored_visualization(model, acts, members, store=get_store())
+
+
+def render_visualization(model, acts: ActivationSet, members: np.ndarray, progress: Progress | None = None):
+    """Optimise (or read) a node's feature visualization and store it; the graph's icons follow."""
+    report = progress or (lambda fraction, message: None)
+    vis = featvis.node_visualization(
+        model, acts, members, store=get_store(),
+        progress=lambda step, steps: report(step / steps, f"optimising the image: step {step:,} / {steps:,}"),
+    )
+    if not vis.meta["cached"]:
+        _memos()["icons"].clear()
+    return vis
+
+
+def node_exemplars(model, dataset, acts: ActivationSet, members: np.ndarray):
+    """Per top class, the members nearest the node's mean as image patches (cached)."""
+    return featvis.node_exemplars(model, dataset, acts, members, store=get_store())
+
+
+def node_text(model, dataset, acts: ActivationSet, members: np.ndarray):
+    """Nearest sentences and aligned vocabulary of a text model's node (fast; not cached)."""
+    return featvis.text_featvis(model, dataset, acts, members)
+
+
+def graph_icons(model, acts: ActivationSet, result: GraphResult) -> dict[str, str]:
+    """Node id -> ``data:`` URI of the node's visualization, for the rendered nodes of a graph."""
+    if model.entry.modality != "image":
+        return {}
+    memo = _memos()["icons"]
+    hit = memo.get(result.key)
+    if hit is not None:
+        return hit
+    stored = featvis.stored_visualizations(model, acts, result.graph, store=get_store())
+    icons = {node_id: featvis.png_data_uri(featvis.to_png(vis.patch(), ICON_SIDE)) for node_id, vis in stored.items()}
+    memo.put(result.key, icons)
+    return icons
+
+
+def unrendered_nodes(result: GraphResult, icons: dict[str, str], limit: int) -> list[str]:
+    """The ``limit`` largest nodes without a visualization yet (ties: graph order)."""
+    graph = result.graph
+    order = sorted(range(graph.n_nodes), key=lambda i: (-int(graph.node_sizes[i]), i))
+    return [graph.node_ids[i] for i in order if graph.node_ids[i] not in icons][:limit]
+
+
+# ----------------------------------------------------------------------- robustness
+@dataclass
+class RobustnessResult:
+    """A robustness study with what its graph view needs."""
+
+    report: object  # topoact.robustness.RobustnessReport
+    positions: np.ndarray
+    stats: NodeStats
+
+
+def robustness_study(config, progress: Progress | None = None) -> RobustnessResult:
+    """The robustness study of ``config`` (a ``RobustnessConfig``): from memory, else run.
+
+    Perturbed sets, activations and graphs come from the caches when present. Kept in the
+    in-process memo (not ``st.cache_resource``): the study reports progress to the page.
+    """
+    from topoact.robustness.report import combined_stats, robustness_report
+
+    memo = _memos()["robustness"]
+    hit = memo.get(config)
+    if hit is not None:
+        return hit
+    report = robustness_report(config, store=get_store(), model=load_model(config.model), progress=progress)
+    result = RobustnessResult(report=report, positions=graph_layout(report.combined_graph), stats=combined_stats(report))
+    memo.put(config, result)
+    return result
+
+
+def attackable_models() -> list[str]:
+    """Offline image classifiers (what the attacks take)."""
+    return [name for name in zoo.list_models(modality="image", offline=True) if zoo.get(name).num_classes]
+
+
+def clean_image_datasets() -> list[str]:
+    """Offline image datasets that load without a path (perturbed sets left out)."""
+    return [name for name in zoo.list_datasets(modality="image")
+            if ":" not in name and zoo.get_dataset(name).offline and not zoo.get_dataset(name).needs_path]
+
+
 # ----------------------------------------------------------------------- projection
 @st.cache_data(show_spinner=False, max_entries=16)
 def projection(activations_key: str, _vectors: np.ndarray, method: str = "pca") -> np.ndarray:
@@ -274,6 +438,16 @@ def default_layer(model_name: str, layers: list[str]) -> str:
     return preferred if preferred in layers else layers[0]
 
 
+def default_choice() -> ActivationChoice:
+    """The activation set the Explore page opens on (loads the default model and dataset)."""
+    model = load_model(DEFAULT_MODEL)
+    dataset = load_dataset(DEFAULT_DATASET)
+    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
+    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
+    return ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
+                            sampling=samplings_for(model.entry.modality)[0], limit=limit)
+
+
 def warm_up(report: Callable[[str], None] = print) -> None:
     """Fill the process caches with what the Explore page's default view needs.
 
@@ -282,13 +456,8 @@ def warm_up(report: Callable[[str], None] = print) -> None:
     first page load of a fresh server only reads memory. Run by ``dashboard/serve.py``
     (``make run``) before the server starts.
     """
-    model = load_model(DEFAULT_MODEL)
-    dataset = load_dataset(DEFAULT_DATASET)
+    choice = default_choice()
     report(f"{DEFAULT_MODEL} and {DEFAULT_DATASET} loaded")
-    layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
-    limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
-    choice = ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
-                              sampling=samplings_for(model.entry.modality)[0], limit=limit)
     key, acts = get_activations(choice)
     result = get_graph(key, acts, MapperChoice())
     report(f"default graph ready: {choice.layer}, {result.graph.n_nodes} nodes")

@@ -23,14 +23,23 @@ DEFAULTS: dict[str, object] = {
     "colour_by": "majority_label",
     "jaccard_threshold": 0.0,
     "search_class": "(none)",
+    "featvis_icons": False,
     "selected_node": None,
     "projection_method": "pca",
 }
 
 
 def init_state() -> None:
-    """Put every default into ``st.session_state`` the first time a session runs."""
+    """Put every default into ``st.session_state`` the first time a session runs.
+
+    On later runs, re-assign the values: Streamlit forgets the state of a widget that a
+    page run does not draw, and the exploration's choices must survive a visit to
+    another page (the Anomalies page reads them).
+    """
     if st.session_state.get("_initialised"):
+        for name in DEFAULTS:
+            if name in st.session_state:
+                st.session_state[name] = st.session_state[name]
         return
     for name, value in DEFAULTS.items():
         st.session_state.setdefault(name, value)

@@ -1,4 +1,4 @@
-"""Page parts shared by the pages: progress, inspector, node table, projection, legend."""
+"""Page parts shared by the pages: progress, inspector (with what a node sees), node table, projection, legend."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import services
 from dashboard.services import MAX_PROJECTED_POINTS, GraphResult
 from dashboard.state import select_node
+from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.featvis.images import png_data_uri, to_png
+from topoact.featvis.text import highlighted_html, token_span
 from topoact.viz import CATEGORICAL_PALETTE, Legend, class_name, sequential_colours
 from topoact.viz.colours import SEQUENTIAL_SCALES
 
@@ -96,24 +100,74 @@ def members_frame(members: np.ndarray, acts: ActivationSet, dataset, class_names
     })
 
 
-def _highlighted_text(text: str, span: tuple[int, int] | None) -> str:
-    if span is None or span[1] <= span[0]:
-        return html.escape(text)
-    start, end = span
-    return html.escape(text[:start]) + "<mark>" + html.escape(text[start:end]) + "</mark>" + html.escape(text[end:])
+#: Side in pixels of a node's visualization in the inspector, and of its exemplars.
+VISUALIZATION_SIDE = 112
+EXEMPLAR_SHOWN_SIDE = 44
+_FEATVIS_CSS = (
+    "<style>.ta-ex{display:flex;align-items:center;gap:3px;margin:2px 0;flex-wrap:wrap}"
+    ".ta-ex-label{font-size:12px;color:#374151;width:88px;flex:none;overflow:hidden;text-overflow:ellipsis;"
+    "white-space:nowrap}"
+    ".ta-ex img{border-radius:3px;border:1px solid #d1d5db;image-rendering:pixelated}"
+    ".ta-chip{display:inline-block;font-size:12px;background:#eef2ff;border:1px solid #c7d2fe;border-radius:10px;"
+    "padding:0 7px;margin:2px 2px}</style>"
+)
 
 
-def _token_span(model, text: str, position: int) -> tuple[int, int] | None:
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None or position < 0:
-        return None
+def _visualization_caption(vis) -> str:
+    return f"cos {vis.cosine:.2f} with the node's mean · {vis.params.steps} steps, {vis.params.size} px"
+
+
+def render_visualization(model, acts: ActivationSet, members: np.ndarray) -> None:
+    """The node's feature visualization, or a button that renders it (with a progress bar)."""
     try:
-        encoded = tokenizer(text, return_offsets_mapping=True, truncation=True,
-                            max_length=int(model.input_config.get("max_length", 128)))
-        offsets = encoded["offset_mapping"]
-        return tuple(offsets[position]) if position < len(offsets) else None
-    except (TypeError, ValueError, NotImplementedError, KeyError):
-        return None
+        vis = services.stored_visualization(model, acts, members)
+    except TopoactError as exc:
+        st.error(f"No feature visualization: {html.escape(str(exc))}")
+        return
+    if vis is None:
+        st.caption("Feature visualization: not rendered yet.")
+        if not st.button("Render", key="featvis_render", width="stretch",
+                         help="Optimise an image so that this layer's activation points along the node's mean "
+                              "(seconds on the digits models, under a minute at 128 px on the ImageNet models)."):
+            return
+        bar = st.progress(0.0, text="optimising the image")
+        try:
+            services.render_visualization(model, acts, members, lambda f, m: bar.progress(min(f, 1.0), text=m))
+        except TopoactError as exc:
+            bar.empty()
+            st.error(html.escape(str(exc)))
+            return
+        bar.empty()
+        st.rerun()  # the graph's tooltip and icon show it too
+    # the patch around the sampled position: the part of the image that reaches it
+    st.image(to_png(vis.patch(), VISUALIZATION_SIDE), caption=_visualization_caption(vis), width=VISUALIZATION_SIDE)
+
+
+def exemplars_html(groups, class_names) -> str:
+    """Rows of exemplar images per top class (names escaped, images as data URIs)."""
+    rows = []
+    for group in groups:
+        name = html.escape(class_name(group.label, class_names))
+        images = "".join(
+            f'<img src="{png_data_uri(item.png)}" width="{EXEMPLAR_SHOWN_SIDE}" height="{EXEMPLAR_SHOWN_SIDE}" '
+            f'title="sample {item.exemplar.sample_index} · distance {item.exemplar.distance:.3g}" alt="{name}">'
+            for item in group.images
+        )
+        rows.append(f'<div class="ta-ex"><span class="ta-ex-label" title="{name}"><b>{name}</b> · {group.count}</span>'
+                    f"{images}</div>")
+    return _FEATVIS_CSS + f"<div data-testid='exemplars'>{''.join(rows)}</div>"
+
+
+def text_node_html(result) -> str:
+    """Vocabulary chips and the nearest sentences (every data-derived string escaped)."""
+    chips = "".join(f'<span class="ta-chip" title="cos {cos:.2f}">{html.escape(token)}</span>'
+                    for token, cos in result.vocabulary)
+    nearest = "".join(f"<li>{example.html}</li>" for example in result.nearest)
+    return (_FEATVIS_CSS + "<div data-testid='vocabulary' style='margin-bottom:6px'>"
+            "<span style='font-size:12px;color:#6b7280'>Vocabulary aligned with the node's mean:</span><br>"
+            f"{chips}</div><div style='font-size:12px;color:#6b7280'>Nearest the node's mean "
+            "(sampled token marked):</div>"
+            f"<ol data-testid='nearest-texts' style='font-size:13px;margin-top:2px'>{nearest}</ol>")
 
 
 def render_inspector(result: GraphResult, acts: ActivationSet, dataset, model, class_names, max_members: int = 24) -> None:
@@ -133,6 +187,14 @@ def render_inspector(result: GraphResult, acts: ActivationSet, dataset, model, c
         unsafe_allow_html=True,
     )
 
+    image_model = dataset.modality == "image"
+    if image_model:
+        vis_col, chart_col = st.columns([1, 1.6], gap="small")
+        with vis_col:
+            render_visualization(model, acts, members)
+    else:
+        chart_col = st.container()
+
     counts = pd.DataFrame(
         [(class_name(label, class_names), int(count)) for label, count in stats.label_counts[i]],
         columns=["class", "count"],
@@ -148,9 +210,19 @@ def render_inspector(result: GraphResult, acts: ActivationSet, dataset, model, c
             color=alt.Color("class:N", scale=alt.Scale(domain=domain, range=palette), legend=None),
             tooltip=["class", "count"],
         )
-        .properties(height=max(40, 16 * len(counts)))
+        .properties(height=alt.Step(16))  # one 16 px band per class, whatever the column width
     )
-    st.altair_chart(chart, width="stretch")
+    chart_col.altair_chart(chart, width="stretch")
+    try:
+        if image_model:
+            st.caption("Exemplars: per top class, the members nearest the node's mean"
+                       + (" (the patch around the sampled position)" if (acts.position[members] >= 0).any() else ""))
+            st.markdown(exemplars_html(services.node_exemplars(model, dataset, acts, members), class_names),
+                        unsafe_allow_html=True)
+        else:
+            st.markdown(text_node_html(services.node_text(model, dataset, acts, members)), unsafe_allow_html=True)
+    except TopoactError as exc:
+        st.error(html.escape(str(exc)))
 
     labels, predictions = acts.label[members], acts.prediction[members]
     wrong = (predictions >= 0) & (labels >= 0) & (predictions != labels)
@@ -181,9 +253,10 @@ def render_inspector(result: GraphResult, acts: ActivationSet, dataset, model, c
         lines = []
         for row, s in zip(order, samples):
             text = dataset.text(int(s))
-            span = _token_span(model, text, int(acts.position[row]))
+            span = token_span(getattr(model, "tokenizer", None), text, int(acts.position[row]),
+                              int(model.input_config.get("max_length", 128)))
             label = html.escape(class_name(acts.label[row], class_names))
-            lines.append(f"<li><span style='color:#6b7280'>[{label}]</span> {_highlighted_text(text, span)}</li>")
+            lines.append(f"<li><span style='color:#6b7280'>[{label}]</span> {highlighted_html(text, span)}</li>")
         st.markdown(f"<ul data-testid='member-texts' style='font-size:13px'>{''.join(lines)}</ul>", unsafe_allow_html=True)
 
     neighbours = []
@@ -245,7 +318,7 @@ def render_projection(result: GraphResult, acts: ActivationSet, coords: np.ndarr
         colour = alt.Color("class:N", scale=alt.Scale(domain=domain, range=palette), legend=alt.Legend(title="label", orient="right"))
     else:
         frame["value"] = point_values(result, colour_by)[shown]
-        scheme = SEQUENTIAL_SCALES["magma" if colour_by in ("misclassified", "anomaly") else "viridis"]
+        scheme = SEQUENTIAL_SCALES["magma" if colour_by in ("misclassified", "anomaly", "attacked") else "viridis"]
         colour = alt.Color("value:Q", scale=alt.Scale(range=list(scheme)), legend=alt.Legend(title=colour_by))
         tooltip.append("value")
     frame = frame.sort_values("in selected node")  # selected members drawn last (on top)

@@ -25,6 +25,24 @@ def test_cli_ranks_digits_and_caches(tmp_path, capsys):
     assert capsys.readouterr().out == printed
 
 
+def test_cli_stability_and_structure(tmp_path, capsys):
+    db = str(tmp_path / "c.duckdb")
+    argv = ["anomalies", "--model", "digits_mlp", "--dataset", "digits", "--layer", "hidden1",
+            "--limit", "300", "--top", "10", "--cache", db, "--quiet", "--stability", "--structure"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    table, _, rest = printed.partition("\nStructure of hidden1")
+    lines = table.strip().splitlines()
+    assert "stability" in lines[0] and len(lines) == 2 + 10
+    # each shown candidate's stability is a share of the 9 sweep settings
+    values = [float(line.split()[5]) for line in lines[2:]]
+    assert all(0.0 <= v <= 1.0 and abs(v * 9 - round(v * 9)) < 0.02 for v in values)
+    assert max(values) > 0.5  # the strongest candidates persist across settings
+    assert "component 1 has" in rest and "Most anomalous nodes:" in rest and "top_samples" in rest
+    assert main(argv) == 0  # cached with its sweep: the same output
+    assert capsys.readouterr().out == printed
+
+
 def test_cli_bad_input_one_line(capsys):
     assert main(["anomalies", "--model", "digits_mlp", "--dataset", "digits", "--top", "0"]) == 2
     err = capsys.readouterr().err

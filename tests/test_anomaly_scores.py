@@ -99,6 +99,24 @@ def test_prediction_disagreement():
     assert scores.loc[0, "prediction_disagreement"] == pytest.approx(0.1 * 0.25)
 
 
+def test_low_label_probability_and_its_reason():
+    graph = make_graph([[0, 1, 2, 3]], [], n_points=4)
+    labels = np.array([0, 0, 0, 1])
+    probability = np.array([0.95, 0.6, np.nan, 0.02])  # row 2: the model gave no probability
+    scores = anomaly_scores(graph, labels, label_probability=probability)
+    np.testing.assert_allclose(scores["low_label_probability"].to_numpy()[[0, 1, 3]], [0.05, 0.4, 0.98])
+    assert np.isnan(scores.loc[2, "low_label_probability"])
+    assert "model gives label 1 only 2%" in scores.loc[3, "reasons"]
+    assert scores["rank"].idxmin() == 3
+    # the row without a probability is combined from its other scores only
+    without = anomaly_scores(graph, labels)
+    assert scores.loc[2, "combined"] == pytest.approx(without.loc[2, "combined"])
+    with pytest.raises(TopoactError, match="probabilities in"):
+        anomaly_scores(graph, labels, label_probability=np.array([0.5, 1.5, 0.2, 0.1]))
+    with pytest.raises(TopoactError, match="shape"):
+        anomaly_scores(graph, labels, label_probability=np.array([0.5, 0.5]))
+
+
 def test_vector_scores_knn_and_lof():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2)), [[20.0, 20.0]]])

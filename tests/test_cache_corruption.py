@@ -87,6 +87,27 @@ def test_other_schema_version_is_refused(tmp_path):
         Store(path).put_activations(KEY, acts())  # and never writes into it
 
 
+def test_version_2_file_is_upgraded_in_place_and_keeps_its_entries(tmp_path):
+    """Version 3 only added tables: a version-2 file (as written before) is upgraded, not refused."""
+    path = tmp_path / "cache.duckdb"
+    Store(path).put_activations(KEY, acts())
+    con = duckdb.connect(str(path))  # make it what a version-2 topoact wrote
+    con.execute("DROP TABLE parquet_files")
+    con.execute("DROP TABLE images")
+    con.execute("UPDATE topoact_meta SET value = '2' WHERE name = 'schema_version'")
+    con.close()
+    with pytest.raises(CacheCorruptError, match="version 2; open it read-write once"):
+        Store(path, read_only=True).get_activations(KEY)  # a reader cannot upgrade
+    got = Store(path).get_activations(KEY)  # a writable store upgrades, then reads
+    np.testing.assert_array_equal(got.vectors, acts().vectors)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT value FROM topoact_meta WHERE name = 'schema_version'").fetchall() == [
+        (str(SCHEMA_VERSION),)]
+    assert {"parquet_files", "images"} <= {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+    assert [e["key"] for e in Store(path, read_only=True).list_entries()] == [KEY]
+
+
 def test_foreign_duckdb_database_is_refused(tmp_path):
     path = tmp_path / "cache.duckdb"
     con = duckdb.connect(str(path))

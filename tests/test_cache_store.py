@@ -28,6 +28,7 @@ def make_acts(n: int = 500, dim: int = 32, seed: int = 0, layer: str = "blocks.3
         label=rng.integers(-1, 1000, n),
         prediction=rng.integers(-1, 1000, n),
         confidence=np.where(rng.random(n) < 0.1, np.nan, rng.random(n)).astype(np.float32),
+        label_probability=np.where(rng.random(n) < 0.2, np.nan, rng.random(n)).astype(np.float32),
         meta={"model": "m", "dataset": "d", "seed": seed, "nested": {"a": [1, 2.5, None, "x"]}},
     )
 
@@ -37,7 +38,7 @@ def assert_same(got: ActivationSet, want: ActivationSet) -> None:
     assert got.layer == want.layer
     assert got.meta == want.meta
     assert got.vectors.shape == want.vectors.shape
-    for name in ("vectors", "sample_index", "position", "label", "prediction", "confidence"):
+    for name in ("vectors", "sample_index", "position", "label", "prediction", "confidence", "label_probability"):
         a, b = getattr(got, name), getattr(want, name)
         assert a.dtype == b.dtype, name
         assert a.tobytes() == b.tobytes(), name

@@ -156,13 +156,47 @@ def test_unreadable_upload_is_refused():
     assert problem is None and Path(path).is_file()
 
 
-def test_anomalies_page_says_it_is_pending():
+def test_anomalies_page_ranks_the_explored_graph(cache_dir):
     at = _app()
+    _widget(at.selectbox, "layer").set_value("block2").run()  # explore another layer first
+    assert not at.exception, [e.message for e in at.exception]
     at.switch_page("pages/anomalies.py").run()
-    assert not at.exception
+    assert not at.exception, [e.message for e in at.exception]
     assert at.header[0].value == "Anomalies"
-    assert any("python -m topoact anomalies" in i.value for i in at.info)  # points to what exists
-    assert not at.dataframe  # no fake table
+    assert any("block2" in m.value for m in at.markdown)  # follows the explored layer
+    table = at.dataframe[0].value
+    assert len(table) == 50 and table["rank"].tolist() == list(range(1, 51))
+    assert table["combined"].is_monotonic_decreasing
+    assert table["input"].str.startswith("data:image/png;base64,").all()
+    # the page's ranking is the library's on the same activations and graph
+    from dashboard import services
+    from topoact.anomaly import anomaly_report
+
+    choice, mapper_choice = at.session_state["explored"]
+    key, acts = services.get_activations(choice)
+    direct = anomaly_report(acts, services.get_graph(key, acts, mapper_choice).graph)
+    dataset = services.load_dataset(choice.dataset)
+    assert table["id"].tolist() == [dataset.ids[i] for i in direct.samples.index[:50]]
+    nodes = at.dataframe[1].value
+    assert nodes["mean_combined"].is_monotonic_decreasing
+    assert any("component 1 has" in t.value for t in at.text)
+    from topoact.cache import Store
+
+    kinds = {e["kind"] for e in Store(Path(cache_dir) / "topoact.duckdb").list_entries()}
+    assert "anomaly_scores" in kinds  # scores cached with the graph they came from
+    # the stability sweep adds a share of 9 settings per sample
+    _widget(at.toggle, "anomaly_sweep").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    table = at.dataframe[0].value
+    assert ((table["stability"] * 9).round(6) % 1 == 0).all() and table["stability"].max() > 0.5
+    # back on Explore the layer chosen before is still there, and nodes colour by anomaly score
+    at.switch_page("pages/explore.py").run()
+    assert _widget(at.selectbox, "layer").value == "block2"
+    _widget(at.selectbox, "colour_by").set_value("anomaly").run()
+    assert not at.exception, [e.message for e in at.exception]
+    nodes = _graph_args(at)["nodes"]
+    assert all("anomaly score" in n["title"] for n in nodes)  # each node's members' mean score
+    assert len({n["color"]["background"] if isinstance(n["color"], dict) else n["color"] for n in nodes}) > 3
 
 
 def test_compare_page_links_panels_metrics_and_member_flow():
@@ -218,5 +252,85 @@ def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     assert not at.exception
     from topoact.cache import Store
 
-    remaining = {e["kind"] for e in Store(Path(cache_dir) / "topoact.duckdb").list_entries()}
-    assert "activations" in remaining and "graph" not in remaining  # other result tables (metrics) may stay
+    remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
+    # what other kinds earlier tests left (the inspector's exemplars) stays
+    assert remaining and "activations" in {e["kind"] for e in remaining}
+    assert "graph" not in {e["kind"] for e in remaining}
+
+
+def _node_by_size(args, rank: int) -> str:
+    return sorted(args["nodes"], key=lambda n: (-n["size"], n["id"]))[rank]["id"]
+
+
+def _image_captions(at) -> list[str]:
+    return [image.proto.imgs[0].caption for image in at.get("image") if image.proto.imgs]
+
+
+def test_inspector_shows_exemplars_and_renders_the_node_into_tooltip_and_icon():
+    at = _app()
+    args = _graph_args(at)
+    node = _node_by_size(args, 1)
+    at.session_state["selected_node"] = node
+    at.run()
+    exemplars = next(m.value for m in at.markdown if "data-testid='exemplars'" in m.value)
+    assert 3 <= exemplars.count('<img src="data:image/png;base64,') <= 15  # up to 5 for each of 3 classes
+    assert not any(c.startswith("cos ") for c in _image_captions(at))
+    assert '<img src="data:image/png' not in next(n for n in _graph_args(at)["nodes"] if n["id"] == node)["title"]
+    _widget(at.button, "featvis_render").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    (caption,) = [c for c in _image_captions(at) if c.startswith("cos ")]
+    assert "with the node's mean" in caption and "256 steps, 8 px" in caption
+    assert float(caption.split()[1]) > 0.5
+    assert not [b for b in at.button if b.key == "featvis_render"]  # read from the cache now
+    nodes = {n["id"]: n for n in _graph_args(at)["nodes"]}
+    assert nodes[node]["title"].startswith('<img src="data:image/png;base64,')
+    assert nodes[node]["shape"] == "dot"
+    _widget(at.checkbox, "featvis_icons").check().run()
+    nodes = {n["id"]: n for n in _graph_args(at)["nodes"]}
+    assert nodes[node]["shape"] == "circularImage" and nodes[node]["image"].startswith("data:image/png;base64,")
+    assert [n for n in nodes.values() if n["shape"] == "circularImage"] == [nodes[node]]
+
+
+def test_batch_button_renders_the_largest_nodes_left():
+    at = _app()
+    before = {n["id"] for n in _graph_args(at)["nodes"] if '<img src="data:image/png' in n["title"]}
+    table = at.dataframe[0].value  # graph order, with member counts
+    order = sorted(range(len(table)), key=lambda i: (-int(table["size"][i]), i))
+    expected = [table["node"][i] for i in order if table["node"][i] not in before][:10]
+    _widget(at.button, "featvis_batch").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    nodes = _graph_args(at)["nodes"]
+    rendered = {n["id"] for n in nodes if '<img src="data:image/png' in n["title"]}
+    assert rendered == before | set(expected)
+    assert any(f"{len(rendered)} of {len(nodes)} nodes rendered" in c.value for c in at.caption)
+
+
+def test_robustness_page_draws_clean_and_attacked_graph_and_reruns():
+    at = _app()
+    at.switch_page("pages/robustness.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.header[0].value == "Robustness"
+    args = _graph_args(at)
+    assert len(args["nodes"]) > 5
+    assert any("attacked: " in node["title"] and "clean with attacked of another class" in node["title"]
+               for node in args["nodes"])
+    legend = next(m.value for m in at.markdown if "graph-legend" in m.value)
+    assert "attacked share" in legend
+    mix = at.dataframe[0].value  # the first table: attack mix per node
+    assert len(mix) == len(args["nodes"])
+    assert (mix["clean"] + mix["attacked"] == mix["size"]).all() and mix["clean beside other-class attacked"].max() > 0
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["pgd 0.1: accuracy"].rstrip("%")) < float(metrics["noise 0.1: accuracy"].rstrip("%")) - 20
+    assert "AUROC confidence margin" in metrics
+    at.run()  # a rerun reads the study from memory
+    assert not at.exception, [e.message for e in at.exception]
+    assert _graph_args(at)["nodes"] == args["nodes"]
+    # another attack and strengths: the study reruns for the new settings
+    _widget(at.selectbox, "rob_attack").set_value("fgsm")
+    _widget(at.multiselect, "rob_strengths").set_value(["0.05", "0.2"])
+    _widget(at.number_input, "rob_limit").set_value(200)
+    _widget(at.button, "rob_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert "fgsm 0.2: accuracy" in metrics  # the upper-middle strength
+    assert "fgsm" in next(m.value for m in at.markdown if "robustness-title" in m.value)

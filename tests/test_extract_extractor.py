@@ -85,6 +85,10 @@ def test_random_position_vectors_are_the_layer_outputs_at_recorded_positions(cnn
     probs = torch.softmax(logits, dim=1)
     assert np.array_equal(sets["3"].prediction, probs.argmax(dim=1).numpy())
     np.testing.assert_allclose(sets["3"].confidence, probs.max(dim=1).values.numpy(), rtol=1e-5)
+    # the probability of each sample's given label, not of the prediction
+    given = probs[torch.arange(23), torch.from_numpy(np.asarray(images.labels))].numpy()
+    np.testing.assert_allclose(sets["3"].label_probability, given, rtol=1e-5)
+    assert not np.allclose(sets["3"].label_probability, sets["3"].confidence)
     meta = sets["3"].meta
     assert meta["model"] == "toy-cnn" and meta["weights_id"] == "w0"
     assert meta["dataset"] == "toy-images" and meta["content_hash"] == images.content_hash
@@ -122,10 +126,44 @@ def test_without_predictions_the_pass_stops_before_the_head(images) -> None:
     quick = extract_activations(model, images, ["1", "3"], batch_size=8, predictions=False)
     assert CountingHead.calls == 0
     assert (quick["3"].prediction == -1).all() and np.isnan(quick["3"].confidence).all()
+    assert np.isnan(quick["3"].label_probability).all()
     full = extract_activations(model, images, ["1", "3"], batch_size=8, predictions=True)
     assert CountingHead.calls == 3  # one full pass per batch
     np.testing.assert_array_equal(quick["3"].vectors, full["3"].vectors)
     assert (full["3"].prediction >= 0).all()
+
+
+def test_label_probability_is_nan_for_unlabelled_and_out_of_head_labels(cnn_model) -> None:
+    rng = np.random.default_rng(3)
+    data = [rng.integers(1, 256, (10, 10, 3), dtype=np.uint8) for _ in range(6)]
+    labels = np.array([0, -1, 4, 7, 2, -1])  # the head has 5 classes: 7 is not one of them
+    acts = extract_activations(cnn_model, ItemsDataset("mixed", data, labels=labels), ["3"])["3"]
+    missing = np.isnan(acts.label_probability)
+    assert np.array_equal(missing, np.array([False, True, False, True, False, True]))
+    assert np.all((acts.label_probability[~missing] > 0) & (acts.label_probability[~missing] < 1))
+
+
+def test_labels_of_another_class_space_get_no_label_probability() -> None:
+    """3 photo classes of their own on a 5-class head: the labels are not the head's classes."""
+    from topoact.anomaly import score_samples
+    from topoact.mapper import Mapper
+    from zoo.datasets import Dataset
+
+    rng = np.random.default_rng(4)
+    items = [rng.integers(1, 256, (10, 10, 3), dtype=np.uint8) for _ in range(30)]
+    photos = Dataset("photos", "image", ["cat", "cup", "rocket"], rng.integers(0, 3, 30),
+                     [f"p{i}" for i in range(30)], items)
+    cnn_model = ModuleModel(make_cnn(), Entry("toy-cnn", "image", ("3",), num_classes=5), weights_id="w0")
+    acts = extract_activations(cnn_model, photos, ["3"])["3"]
+    assert acts.meta["labels_are_head_classes"] is False
+    assert np.isnan(acts.label_probability).all() and (acts.prediction >= 0).all()
+    # so the anomaly ranking leaves every prediction-based score out
+    graph = Mapper(n_intervals=3, overlap=0.3, min_samples=2).fit(acts.vectors).graph_
+    scores = score_samples(acts, graph, k=3)
+    assert "prediction_disagreement" not in scores and "low_label_probability" not in scores
+    same_space = Dataset("five", "image", list("abcde"), rng.integers(0, 5, 30), [f"q{i}" for i in range(30)], items)
+    matched = extract_activations(cnn_model, same_space, ["3"])["3"]
+    assert matched.meta["labels_are_head_classes"] is True and np.isfinite(matched.label_probability).all()
 
 
 def test_progress_limit_and_default_layers(cnn_model, images) -> None:

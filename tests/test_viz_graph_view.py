@@ -77,8 +77,8 @@ def test_view_colourings_fading_threshold_and_tooltips(fitted):
     order = np.argsort(graph.node_sizes)
     assert np.all(np.diff(sizes[order]) >= -1e-9)  # radius grows with member count
     for key in COLOUR_BY:
-        if key == "anomaly":
-            with pytest.raises(ValueError, match="no anomaly scores"):
+        if key in ("anomaly", "attacked"):
+            with pytest.raises(ValueError, match="were given for this graph"):
                 build_graph_view(graph, stats, positions, colour_by=key)
             continue
         view = build_graph_view(graph, stats, positions, colour_by=key, class_names=names)

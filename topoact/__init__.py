@@ -1,6 +1,6 @@
 """topoact: explore the shape of neural-network activations with Mapper graphs."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class TopoactError(Exception):

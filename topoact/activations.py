@@ -35,6 +35,10 @@ class ActivationSet:
         Softmax probability of the predicted class, NaN when the model has no head.
     meta : dict
         Free-form description (model, dataset, sampling, seed, ...), JSON-serialisable.
+    label_probability : ndarray of shape (n_rows,), float32, optional
+        Softmax probability the model gives the sample's *label* (not its prediction),
+        NaN when the model has no head, the sample no label, or the label is not one of
+        the model's classes. Omitted: all NaN.
     """
 
     layer: str
@@ -45,6 +49,7 @@ class ActivationSet:
     prediction: np.ndarray
     confidence: np.ndarray
     meta: dict = field(default_factory=dict)
+    label_probability: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
@@ -56,7 +61,10 @@ class ActivationSet:
         self.label = np.asarray(self.label, dtype=np.int64)
         self.prediction = np.asarray(self.prediction, dtype=np.int64)
         self.confidence = np.asarray(self.confidence, dtype=np.float32)
-        for name in ("sample_index", "position", "label", "prediction", "confidence"):
+        if self.label_probability is None:
+            self.label_probability = np.full(n, np.nan, dtype=np.float32)
+        self.label_probability = np.asarray(self.label_probability, dtype=np.float32)
+        for name in ("sample_index", "position", "label", "prediction", "confidence", "label_probability"):
             column = getattr(self, name)
             if column.shape != (n,):
                 raise ValueError(f"{name} must have shape ({n},), got {column.shape}")

@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "cache": "topoact.cache.cli",
     "anomalies": "topoact.anomaly.cli",
     "compare": "topoact.compare.cli",
+    "featvis": "topoact.featvis.cli",
+    "attack": "topoact.robustness.attack_cli",
+    "robustness": "topoact.robustness.cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

@@ -21,6 +21,7 @@ from zoo.models import LoadedModel, load_model
 from zoo import entries as _entries  # noqa: F401  (registers the built-in models)
 from zoo import image_data as _image_data  # noqa: F401  (registers image datasets)
 from zoo import text_data as _text_data  # noqa: F401  (registers text datasets)
+from zoo import perturbed as _perturbed  # noqa: F401  (registers the adv:... family of perturbed datasets)
 
 __all__ = [
     "Dataset",

@@ -188,6 +188,39 @@ class DatasetEntry:
 _DATASETS: dict[str, DatasetEntry] = {}
 
 
+@dataclass(frozen=True)
+class DatasetFamily:
+    """Datasets named by a pattern rather than listed one by one (e.g. perturbed sets).
+
+    Parameters
+    ----------
+    prefix : str
+        Names of the family start with ``prefix + ":"``.
+    pattern : str
+        The name's form, for messages (``"adv:DATASET:MODEL:ATTACK:EPS:sSEED"``).
+    entry_for : callable
+        ``entry_for(name) -> DatasetEntry``; cheap (no loading), raises ZooError for a
+        malformed name.
+    available : callable
+        ``available() -> list of str``: the names ready without computing (listed by
+        :func:`list_datasets`).
+    """
+
+    prefix: str
+    pattern: str
+    entry_for: Callable[[str], DatasetEntry]
+    available: Callable[[], list[str]]
+
+
+_FAMILIES: dict[str, DatasetFamily] = {}
+
+
+def register_dataset_family(family: DatasetFamily) -> DatasetFamily:
+    """Add a family of pattern-named datasets (resolved by :func:`get_dataset`)."""
+    _FAMILIES[family.prefix] = family
+    return family
+
+
 def register_dataset(entry: DatasetEntry) -> DatasetEntry:
     """Add ``entry`` to the dataset registry and return it."""
     if entry.modality not in MODALITIES:
@@ -198,10 +231,16 @@ def register_dataset(entry: DatasetEntry) -> DatasetEntry:
 
 def get_dataset(name: str) -> DatasetEntry:
     """Return the dataset entry ``name``; unknown names raise a ZooError listing valid ones."""
-    try:
+    if name in _DATASETS:
         return _DATASETS[name]
-    except KeyError:
-        raise unknown_name_error("dataset", name, _DATASETS) from None
+    family = _FAMILIES.get(name.split(":", 1)[0]) if isinstance(name, str) and ":" in name else None
+    if family is not None:
+        return family.entry_for(name)
+    error = unknown_name_error("dataset", name, _DATASETS)
+    if _FAMILIES:
+        forms = ", ".join(family.pattern for family in _FAMILIES.values())
+        error = ZooError(f"{error}; or a name of the form {forms}")
+    raise error from None
 
 
 def list_datasets(filter: str = "*", modality: str | None = None) -> list[str]:
@@ -216,16 +255,19 @@ def list_datasets(filter: str = "*", modality: str | None = None) -> list[str]:
     """
     if modality is not None and modality not in MODALITIES:
         raise ZooError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
+    named = [(name, entry.modality) for name, entry in _DATASETS.items()]
+    for family in _FAMILIES.values():
+        named += [(name, family.entry_for(name).modality) for name in family.available()]
     return sorted(
         name
-        for name, entry in _DATASETS.items()
-        if fnmatch.fnmatchcase(name.lower(), filter.lower()) and (modality is None or entry.modality == modality)
+        for name, kind in named
+        if fnmatch.fnmatchcase(name.lower(), filter.lower()) and (modality is None or kind == modality)
     )
 
 
 @functools.lru_cache(maxsize=16)
 def _load_builtin(name: str) -> Dataset:
-    return _DATASETS[name].loader(None)
+    return get_dataset(name).loader(None)
 
 
 def load_dataset(name: str, *, limit: int | None = None, seed: int = 0, path: str | None = None) -> Dataset:
@@ -256,7 +298,12 @@ def load_dataset(name: str, *, limit: int | None = None, seed: int = 0, path: st
     dataset = _load_builtin(name) if path is None else entry.loader(str(path))
     if len(dataset) == 0:
         raise ZooError(f"dataset {name!r} has no samples" + (f" under {path}" if path else ""))
-    if limit is not None and limit < len(dataset):
-        rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=int(limit), replace=False))
-        dataset = dataset.subset(rows)
-    return dataset
+    return seeded_subset(dataset, limit, seed)
+
+
+def seeded_subset(dataset: Dataset, limit: int | None, seed: int = 0) -> Dataset:
+    """A seeded random subset of ``limit`` samples kept in their original order (all when None or larger)."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=int(limit), replace=False))
+    return dataset.subset(rows)

@@ -88,3 +88,45 @@ def images_to_tensor(items: Sequence[Any], input_config: dict[str, Any]) -> torc
     channels = int(input_config["input_size"][0])
     transform = image_transform(input_config)
     return torch.stack([transform(to_pil(item, channels)) for item in items])
+
+
+def resized_with_crop_box(item: Any, input_config: dict[str, Any]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The image as the model's transform sees it just before the centre crop, and the crop box.
+
+    The evaluation transform is resize -> centre crop -> to tensor -> normalise. Feeding
+    the returned array back through :func:`images_to_tensor` resizes nothing (it already
+    has the target size), so an edit inside the crop box reaches the model pixel for pixel:
+    perturbed datasets store their images this way.
+
+    Parameters
+    ----------
+    item : ndarray or PIL.Image.Image
+        One image item.
+    input_config : dict
+        The entry's input config.
+
+    Returns
+    -------
+    resized : ndarray of shape (H, W, C), uint8
+        C is the model's channel count.
+    box : (top, left, height, width)
+        Where the centre crop takes the model input from.
+    """
+    from torchvision import transforms
+
+    channels = int(input_config["input_size"][0])
+    steps = image_transform(input_config).transforms
+    resize = next((step for step in steps if isinstance(step, transforms.Resize)), None)
+    crop = next((step for step in steps if isinstance(step, transforms.CenterCrop)), None)
+    if resize is None or crop is None:
+        raise ZooError(f"input config {input_config} does not resize and centre-crop; cannot locate the model input")
+    image = resize(to_pil(item, channels))
+    array = np.asarray(image)
+    array = np.ascontiguousarray(array[:, :, None] if array.ndim == 2 else array)
+    height, width = (int(v) for v in crop.size)
+    # torchvision's centre-crop arithmetic
+    top = int(round((array.shape[0] - height) / 2.0))
+    left = int(round((array.shape[1] - width) / 2.0))
+    if top < 0 or left < 0:
+        raise ZooError(f"an image of {array.shape[1]}x{array.shape[0]} after resizing is smaller than the {width}x{height} crop")
+    return array, (top, left, height, width)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+
 import streamlit as st
 
 import zoo
 from dashboard import services
+from topoact import TopoactError
 from dashboard.components import mapper_graph
 from dashboard.state import init_state, select_node
 from dashboard.widgets import (
@@ -17,12 +20,14 @@ from dashboard.widgets import (
     render_projection,
 )
 from topoact.mapper import LENSES
-from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html
+from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html, node_stats
 from topoact.viz.projection import available_projections
 
 UPLOAD_TYPES = list(services.UPLOAD_TYPES)
 UPLOAD_MAX_MB = services.UPLOAD_MAX_MB
 GRAPH_HEIGHT = 540
+#: Nodes the batch button renders at a time.
+BATCH_RENDER = 10
 
 init_state()
 
@@ -138,12 +143,13 @@ mapper_choice = services.MapperChoice(
 try:
     acts_key, acts = services.get_activations(choice, progress.stage(0.1, 0.6))
     result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.6, 0.98))
-except (zoo.ZooError, ValueError, RuntimeError) as exc:
+except (zoo.ZooError, ValueError, RuntimeError, TopoactError) as exc:  # TopoactError: the Ray engine, the cache
     progress.done()
     st.error(f"Could not build the graph: {html.escape(str(exc))}")
     st.stop()
 progress.done()
 graph = result.graph
+st.session_state["explored"] = (choice, mapper_choice)  # what the Anomalies page ranks
 
 st.markdown(
     f"<div style='display:flex;justify-content:space-between;align-items:baseline'>"
@@ -169,23 +175,36 @@ if graph.n_nodes == 0:
     st.stop()
 
 # ------------------------------------------------------------------ view controls
-colour_options = [k for k in COLOUR_BY if k != "anomaly" or result.stats.anomaly is not None]
+has_labels = bool((acts.label >= 0).any())
+# "attacked share" belongs to clean + attacked graphs (the Robustness page)
+colour_options = [k for k in COLOUR_BY if k != "attacked" and (k != "anomaly" or has_labels)]
 if not acts.prediction.size or (acts.prediction < 0).all():
     colour_options = [k for k in colour_options if k not in ("confidence", "misclassified")]
 _keep(colour_options, "colour_by")
 search_options = ["(none)"] + class_names
 _keep(search_options, "search_class")
-c1, c2, c3 = st.columns([1.2, 1.4, 1.2])
+image_model = entry.modality == "image"
+c1, c2, c3, c4 = st.columns([1.2, 1.4, 1.2, 0.8])
 c1.selectbox("Colour nodes by", colour_options, key="colour_by", format_func=COLOUR_BY.get,
-             help="Anomaly scores appear here once the anomaly ranking lands.")
+             help="anomaly score: the members' mean combined score, as ranked on the Anomalies page.")
 c2.slider("Hide edges with Jaccard below", 0.0, 1.0, step=0.05, key="jaccard_threshold")
 c3.selectbox("Find class", search_options, key="search_class", help="Fades nodes with no member of this class.")
+c4.checkbox("Node icons", key="featvis_icons", disabled=not image_model,
+            help="Draw every node that has a feature visualization as that image (render them in the inspector "
+                 "or below the graph).")
 search_label = None if st.session_state["search_class"] == "(none)" else class_names.index(st.session_state["search_class"])
+icons = services.graph_icons(model, acts, result) if image_model else {}
+
+if st.session_state["colour_by"] == "anomaly":
+    with st.spinner("Scoring samples for anomalies…"):
+        report = services.get_anomalies(acts, result, mapper_choice)
+    result = dataclasses.replace(result, stats=node_stats(
+        graph, acts.label, acts.prediction, acts.confidence, services.row_anomaly_scores(acts, report.samples)))
 
 view = build_graph_view(
     graph, result.stats, result.positions, colour_by=st.session_state["colour_by"], class_names=class_names,
     jaccard_threshold=float(st.session_state["jaccard_threshold"]), search_label=search_label,
-    structure_key=result.key,
+    structure_key=result.key, node_images=icons, image_nodes=image_model and st.session_state["featvis_icons"],
 )
 if st.session_state.get("selected_node") not in graph.node_ids:
     st.session_state["selected_node"] = None
@@ -197,6 +216,23 @@ with graph_col:
     st.markdown(legend_html(view.legend), unsafe_allow_html=True)
     if search_label is not None:
         st.caption(f"{view.n_matching_nodes} of {graph.n_nodes} nodes hold {html.escape(class_names[search_label])}.")
+    if image_model:
+        b1, b2 = st.columns([2.2, 1])
+        b1.caption(f"Feature visualizations: {len(icons)} of {graph.n_nodes} nodes rendered "
+                   "(shown in tooltips and, with *Node icons*, as the nodes).")
+        waiting = services.unrendered_nodes(result, icons, BATCH_RENDER)
+        if waiting and b2.button(f"Render {len(waiting)} more", key="featvis_batch", width="stretch",
+                                help="Feature visualizations of the largest nodes that have none yet, with a "
+                                     "progress bar (seconds each on the digits models)."):
+            batch = st.progress(0.0, text="rendering feature visualizations")
+            for k, node in enumerate(waiting):
+                def stepped(fraction: float, message: str, k: int = k, node: str = node) -> None:
+                    batch.progress(min((k + fraction) / len(waiting), 1.0),
+                                   text=f"node {k + 1} of {len(waiting)} ({node}): {message}")
+
+                services.render_visualization(model, acts, graph.node_members[graph.node_ids.index(node)], stepped)
+            batch.empty()
+            st.rerun()
 with inspector_col:
     with st.container(height=GRAPH_HEIGHT + 30, border=True, key="inspector"):
         st.markdown("**Node inspector**")

@@ -27,3 +27,14 @@ __all__ = [
 from topoact.anomaly.structure import Finding, structure_report  # noqa: E402
 
 __all__ += ["Finding", "structure_report"]
+
+from topoact.anomaly.report import (  # noqa: E402
+    SCORES_KIND,
+    AnomalyReport,
+    anomaly_report,
+    default_sweep,
+    score_samples,
+    scores_key,
+)
+
+__all__ += ["SCORES_KIND", "AnomalyReport", "anomaly_report", "default_sweep", "score_samples", "scores_key"]

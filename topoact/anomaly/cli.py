@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from topoact import TopoactError
-
-SCORES_KIND = "anomaly_scores"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "anomalies",
         help="rank samples as anomaly candidates (likely mislabelled, isolated) with reasons",
-        description="Build the Mapper graph of a layer's activations and print the top anomaly candidates.",
+        description="Build the Mapper graph of a layer's activations and print the top anomaly candidates, "
+                    "optionally their stability over a sweep of cover settings and the graph's structure.",
     )
     add_source_arguments(parser, several_layers=False, required=True)
     parser.add_argument("--top", type=int, default=50, help="rows to show (default 50)")
@@ -29,6 +28,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--intervals", type=int, default=15, help="Mapper intervals (default 15)")
     parser.add_argument("--overlap", type=float, default=0.4, help="Mapper overlap in [0, 1) (default 0.4)")
     parser.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default 5)")
+    parser.add_argument("--stability", action="store_true",
+                        help="also refit over 9 interval/overlap settings around these and add a 'stability' "
+                             "column: the share of settings in which the sample is in the top --top")
+    parser.add_argument("--structure", action="store_true",
+                        help="also print the graph's components, loops, flares and hubs, and its most anomalous nodes")
     parser.add_argument("--recompute", action="store_true", help="ignore cached scores")
     parser.set_defaults(func=run)
     return parser
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Score, rank, print (and cache) the candidates."""
     import pandas as pd
 
-    from topoact.anomaly.scores import aggregate_by_sample, rank_samples
+    from topoact.anomaly.report import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
 
     if args.top < 1:
         raise TopoactError(f"--top must be at least 1; got {args.top}")
@@ -49,70 +53,66 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and Path(args.csv).suffix.lower() != ".csv":
         raise TopoactError(f"--csv must end in .csv; got {args.csv}")
     import zoo
+    from topoact.cache import Store
     from topoact.extract.cli import activations_from_args
+    from topoact.mapper import Mapper, get_or_build_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     acts = activations_from_args(args, [layer])[layer]
     if not np.any(acts.label >= 0):
         raise TopoactError(f"dataset {args.dataset} has no labels; anomaly ranking needs labelled samples")
-    key = None if args.no_cache else _scores_key(acts, args)
-    per_sample = None
-    if key and not args.recompute:
-        from topoact.cache import Store
-
-        with Store(args.cache) as store:
-            table = store.get_table(SCORES_KIND, key)
-        per_sample = None if table is None else table.to_pandas()
-    if per_sample is None:
-        per_sample = score_activations(acts, k=args.k, n_intervals=args.intervals, overlap=args.overlap,
-                                       min_samples=args.min_samples, seed=args.seed, key=key, cache=args.cache)
-    ranked = rank_samples(per_sample)
-    if args.csv:
-        ranked.to_csv(args.csv)
-    shown = ranked.head(args.top)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
-        print(shown[["label", "node_majority", "combined", "rank", "reasons"]].round(3).to_string())
-    return 0
-
-
-def score_activations(acts, *, k: int = 10, n_intervals: int = 15, overlap: float = 0.4, min_samples: int = 5,
-                      seed: int = 0, key: str | None = None, cache: str | None = None):
-    """Per-sample scores of an :class:`~topoact.activations.ActivationSet` (graph built here).
-
-    Rows of the same sample (``all_positions`` sampling) are scored one by one and then
-    averaged per sample (:func:`~topoact.anomaly.aggregate_by_sample`). With ``key`` the
-    table is stored in the cache together with the graph it came from.
-    """
-    from contextlib import nullcontext
-
-    from topoact.anomaly.scores import aggregate_by_sample, anomaly_scores
-    from topoact.cache import Store
-    from topoact.mapper import Mapper, get_or_build_graph
-
-    mapper = Mapper(lens="l2norm", n_intervals=n_intervals, overlap=overlap, min_samples=min_samples,
-                    random_state=seed)
-    with Store(cache) if key else nullcontext() as store:
+    mapper = Mapper(lens="l2norm", n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
+                    random_state=args.seed)
+    sweep = default_sweep(args.intervals, args.overlap) if args.stability else []
+    samples, key = None, None
+    with nullcontext() if args.no_cache else Store(args.cache) as store:
         try:
             built = get_or_build_graph(acts, mapper, store)  # the graph other commands cache too
         except ValueError as exc:
             raise TopoactError(str(exc).splitlines()[0]) from None
         graph = built.graph
-        has_head = bool(np.any(acts.prediction >= 0))
-        scores = anomaly_scores(graph, acts.label, vectors=acts.vectors,
-                                prediction=acts.prediction if has_head else None,
-                                confidence=acts.confidence if has_head else None, k=k)
-        per_sample = aggregate_by_sample(scores, acts.sample_index)
-        if key:
-            store.put_table(SCORES_KIND, key, per_sample, {"layer": acts.layer, "graph_key": built.key,
-                                                            "model": acts.meta.get("model"),
-                                                            "dataset": acts.meta.get("dataset")})
-    return per_sample
+        if built.key is not None:
+            key = scores_key(built.key, k=args.k, sweep=sweep, top=args.top)
+            table = None if args.recompute else store.get_table(SCORES_KIND, key)
+            samples = None if table is None else table.to_pandas()
+    cached = samples is not None
+    if samples is None:
+        samples = score_samples(acts, graph, k=args.k)
+    report = anomaly_report(acts, graph, k=args.k, samples=samples, mapper=mapper,
+                            sweep=None if cached else sweep, top=args.top, progress=_sweep_progress(args, sweep))
+    if key and not cached:
+        with Store(args.cache) as store:
+            store.put_table(SCORES_KIND, key, report.samples.sort_index(), {
+                "layer": acts.layer, "graph_key": built.key, "model": acts.meta.get("model"),
+                "dataset": acts.meta.get("dataset")})
+    ranked = report.samples
+    if args.csv:
+        ranked.to_csv(args.csv)
+    columns = ["label", "node_majority", "combined", "rank"] + (["stability"] if "stability" in ranked else [])
+    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+        print(ranked.head(args.top)[columns + ["reasons"]].round(3).to_string())
+        if args.structure:
+            print()
+            print(f"Structure of {acts.layer} ({graph.n_nodes} nodes, {len(graph.edges)} edges):")
+            for finding in report.structure:
+                print(f"- {finding.sentence}")
+            print()
+            print("Most anomalous nodes:")
+            print(report.nodes.head(10).round(3).to_string())
+    return 0
 
 
-def _scores_key(acts, args: argparse.Namespace) -> str:
-    from topoact.cache import cache_key
+def _sweep_progress(args: argparse.Namespace, sweep: list):
+    """A tqdm bar over the sweep settings (none when quiet or no sweep)."""
+    if not sweep or getattr(args, "quiet", False):
+        return None
+    from tqdm import tqdm
 
-    source = {k: acts.meta.get(k) for k in ("model", "weights_id", "dataset", "content_hash", "sampling",
-                                             "max_positions", "seed", "limit", "predictions", "layout")}
-    return cache_key(kind=SCORES_KIND, layer=acts.layer, source=json.loads(json.dumps(source, default=str)),
-                     k=args.k, intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples)
+    bar = tqdm(total=len(sweep), desc="stability sweep", unit="setting", leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update

@@ -24,6 +24,9 @@ Every score is in ``[0, 1]``, higher = more anomalous, one value per data row of
     The model's confidence when its prediction differs from the given label, else 0;
     when the model agrees with the label, ``1 - confidence`` scaled by the share of the
     row's nodes whose majority differs from it (needs ``prediction``).
+``low_label_probability``
+    1 - the softmax probability the model gives the row's *given* label (needs
+    ``label_probability``; the cross-entropy loss on that label, mapped to ``[0, 1]``).
 
 ``combined`` is a weighted mean of the available scores (:data:`DEFAULT_WEIGHTS`; scores
 that cannot be computed are left out and the weights renormalised), and ``reasons`` lists,
@@ -43,11 +46,13 @@ from topoact.mapper.graph import MapperGraph
 #: Every score column, in the order the tables show them.
 SCORE_COLUMNS: tuple[str, ...] = (
     "node_disagreement", "impurity", "small_node", "noise",
-    "knn_disagreement", "lof", "prediction_disagreement",
+    "knn_disagreement", "lof", "prediction_disagreement", "low_label_probability",
 )
 
-#: Weights of :func:`combine_scores`. The label-evidence scores carry the rank; the shape
-#: scores (tiny nodes, noise, LOF) only reorder within it.
+#: Weights of :func:`combine_scores`. The label-evidence scores carry the rank: the
+#: model's own doubt about the given label (probability, then prediction against the
+#: nodes), the label's neighbourhood in activation space (k-NN, then the Mapper nodes);
+#: the shape scores (impure or tiny nodes, noise, LOF) only reorder within it.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "node_disagreement": 1.0,
     "impurity": 0.25,
@@ -56,6 +61,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "knn_disagreement": 3.0,
     "lof": 0.1,
     "prediction_disagreement": 2.0,
+    "low_label_probability": 4.0,
 }
 
 
@@ -240,6 +246,18 @@ def vector_scores(vectors, labels, *, k: int = 10) -> pd.DataFrame:
     return pd.DataFrame({"knn_disagreement": knn, "lof": lof})
 
 
+def label_doubt(label_probability, n_points: int) -> np.ndarray:
+    """``1 - p(given label)`` per row, NaN kept where the model gave no probability."""
+    values = np.asarray(label_probability, dtype=np.float64)
+    if values.shape != (n_points,):
+        raise TopoactError(f"label_probability must have shape ({n_points},); got {values.shape}")
+    if np.any(np.isinf(values)) or np.any(values[np.isfinite(values)] < 0) or np.any(values[np.isfinite(values)] > 1):
+        raise TopoactError("label_probability must hold probabilities in [0, 1] (NaN where unknown)")
+    if not np.any(np.isfinite(values)):
+        return np.full(n_points, np.nan)
+    return 1.0 - values
+
+
 def combine_scores(scores: pd.DataFrame, weights: Mapping[str, float] | None = None) -> np.ndarray:
     """Weighted mean of the score columns present in ``scores`` (each in ``[0, 1]``)."""
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
@@ -276,6 +294,10 @@ def _reasons(frame: pd.DataFrame, labels: np.ndarray, prediction, threshold: flo
             parts.append(f"{row['knn_disagreement']:.0%} of nearest neighbours have another label")
         if "lof" in cols and row["lof"] >= threshold:
             parts.append(f"local outlier (LOF {1 / max(1 - row['lof'], 1e-12):.1f})")
+        if "low_label_probability" in cols and row["low_label_probability"] >= threshold:
+            given = 1 - row["low_label_probability"]
+            parts.append(f"model gives label {labels[i]} only {given:.0%}" if given >= 0.005
+                         else f"model gives label {labels[i]} under 1%")
         if "prediction_disagreement" in cols and row["prediction_disagreement"] >= threshold:
             if prediction is not None and prediction[i] != labels[i]:
                 parts.append(f"model predicts {prediction[i]} for label {labels[i]}")
@@ -292,6 +314,7 @@ def anomaly_scores(
     prediction=None,
     confidence=None,
     *,
+    label_probability=None,
     k: int = 10,
     weights: Mapping[str, float] | None = None,
     reason_threshold: float = 0.5,
@@ -308,6 +331,10 @@ def anomaly_scores(
         The activations the graph was built on; adds ``knn_disagreement`` and ``lof``.
     prediction, confidence : array-like of shape (n_points,), optional
         The model's prediction and its softmax probability; adds ``prediction_disagreement``.
+    label_probability : array-like of shape (n_points,), optional
+        The model's softmax probability of each row's given label
+        (``ActivationSet.label_probability``); adds ``low_label_probability``. NaN entries
+        (no head, unlabelled) are left out of that row's combined score.
     k : int, default=10
         Neighbours for k-NN disagreement and LOF.
     weights : mapping of str to float, optional
@@ -333,6 +360,8 @@ def anomaly_scores(
         vec = vector_scores(vectors, labels, k=k)
         frame["knn_disagreement"] = vec["knn_disagreement"].to_numpy()
         frame["lof"] = vec["lof"].to_numpy()
+    if label_probability is not None:
+        frame["low_label_probability"] = label_doubt(label_probability, graph.n_points)
     ordered = [c for c in SCORE_COLUMNS if c in frame.columns]
     frame = frame[ordered + ["n_nodes", "node_majority"]]
     frame.insert(0, "label", labels)
@@ -460,10 +489,13 @@ def stability(
     vectors_scores: pd.DataFrame | None = None,
     prediction=None,
     confidence=None,
+    label_probability=None,
+    sample_index=None,
     k: int = 10,
     weights: Mapping[str, float] | None = None,
+    progress=None,
 ) -> pd.DataFrame:
-    """How often each row is a top candidate over a sweep of cover settings.
+    """How often each row (or sample) is a top candidate over a sweep of cover settings.
 
     The Mapper estimator is refitted with ``warm_start=True`` for each
     ``(n_intervals, overlap)``, so the neighbour search is done once.
@@ -480,12 +512,20 @@ def stability(
         A row is a candidate in a setting when its combined rank is at most ``top``.
     vectors_scores : DataFrame, optional
         Precomputed :func:`vector_scores` of ``X`` (computed once here otherwise).
+    prediction, confidence, label_probability : array-like, optional
+        As for :func:`anomaly_scores`.
+    sample_index : array-like of shape (n_points,), optional
+        With several rows per input sample (``ActivationSet.sample_index``), each
+        setting's combined score is averaged per sample before ranking, and the result
+        has one row per sample.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each setting.
 
     Returns
     -------
     pandas.DataFrame
-        One row per data row: ``stability`` (share of settings where it was a
-        candidate), ``mean_combined`` and one ``combined@{n}x{overlap}`` column per setting.
+        One row per data row (or sample): ``stability`` (share of settings where it was
+        a candidate), ``mean_combined`` and one ``combined@{n}x{overlap}`` column per setting.
     """
     from sklearn.base import clone
 
@@ -497,17 +537,30 @@ def stability(
     X = np.asarray(X)
     vec = vector_scores(X, labels, k=k) if vectors_scores is None else vectors_scores
     estimator = clone(mapper).set_params(warm_start=True)
-    columns, hits = {}, np.zeros(len(labels))
-    for n_intervals, overlap in settings:
+    groups = None
+    if sample_index is not None:
+        sample_index = np.asarray(sample_index)
+        if sample_index.shape != labels.shape:
+            raise TopoactError(f"sample_index must have one entry per row ({labels.shape[0]}); got {sample_index.shape}")
+        samples, groups = np.unique(sample_index, return_inverse=True)
+    n_out = labels.shape[0] if groups is None else samples.size
+    columns, hits = {}, np.zeros(n_out)
+    for done, (n_intervals, overlap) in enumerate(settings, start=1):
         graph = estimator.set_params(n_intervals=int(n_intervals), overlap=float(overlap)).fit(X).graph_
         frame = graph_scores(graph, labels, prediction, confidence, vectors=X)
         frame["knn_disagreement"] = vec["knn_disagreement"].to_numpy()
         frame["lof"] = vec["lof"].to_numpy()
+        if label_probability is not None:
+            frame["low_label_probability"] = label_doubt(label_probability, len(labels))
         combined = combine_scores(frame, weights)
+        if groups is not None:
+            combined = np.bincount(groups, weights=combined) / np.bincount(groups)
         columns[f"combined@{int(n_intervals)}x{float(overlap):g}"] = combined
         hits += rank_order(combined) <= top
-    out = pd.DataFrame(columns)
+        if progress is not None:
+            progress(done, len(settings))
+    out = pd.DataFrame(columns, index=None if groups is None else pd.Index(samples))
     out.insert(0, "mean_combined", out.mean(axis=1))
     out.insert(0, "stability", hits / len(settings))
-    out.index.name = "row"
+    out.index.name = "row" if groups is None else "sample"
     return out

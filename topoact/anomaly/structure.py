@@ -104,7 +104,7 @@ def structure_report(graph: MapperGraph, labels, *, layer: str = "this layer", m
 
     for c, nodes in enumerate(graph.components()):
         add("component", nodes.tolist(), lambda cl, rows, counts, c=c, n=len(nodes): (
-            f"{layer}: component {c + 1} has {n} nodes and {rows.size} samples holding classes "
+            f"{layer}: component {c + 1} has {n} node{'s' if n != 1 else ''} and {rows.size} samples holding classes "
             + ", ".join(f"{k} ({v})" for k, v in list(counts.items())[:5])))
     for cycle in nx.cycle_basis(g):
         add("loop", list(cycle), lambda cl, rows, counts: (

@@ -1,4 +1,4 @@
-"""The topoact cache: activations, Mapper graphs, result tables and run records in DuckDB.
+"""The topoact cache: activations, Mapper graphs, result tables, images and run records in DuckDB.
 
 Results are keyed by content hashes (:func:`cache_key`) of everything that determines
 them, so a changed input never returns a stale result. See :class:`Store`.
@@ -8,7 +8,7 @@ from topoact.cache.errors import CacheCorruptError, CacheError, CacheLockedError
 from topoact.cache.keys import cache_key, canonical_json
 from topoact.cache.paths import default_cache_dir, default_cache_path
 from topoact.cache.schema import SCHEMA_VERSION
-from topoact.cache.store import Store
+from topoact.cache.store import Store, StoredImages
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -16,6 +16,7 @@ __all__ = [
     "CacheError",
     "CacheLockedError",
     "Store",
+    "StoredImages",
     "cache_key",
     "canonical_json",
     "default_cache_dir",

@@ -22,6 +22,7 @@ ROW_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("label", "int64", "BIGINT"),
     ("prediction", "int64", "BIGINT"),
     ("confidence", "float32", "FLOAT"),
+    ("label_probability", "float32", "FLOAT"),
 )
 
 #: Bytes per row of the metadata columns (for size estimates).

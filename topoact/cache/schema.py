@@ -1,6 +1,6 @@
 """The tables of the cache file and the check that a file is a cache this code can read.
 
-Layout (schema version 2):
+Layout (schema version 3):
 
 ``topoact_meta(name, value)``
     ``schema_version``, ``created_by`` (topoact version) and ``created`` (epoch seconds).
@@ -9,12 +9,21 @@ Layout (schema version 2):
     so a result is visible exactly when its index row is.
 ``graphs(key, body)``
     Mapper graphs as JSON text.
+``images(kind, key, ordinal, name, png)``
+    Small images as PNG bytes (feature visualizations and exemplar patches), several
+    per entry in ``ordinal`` order; written in the transaction of their index row.
 ``runs(run_id, key, kind, params, summary, topoact_version, created)``
     A log of runs (one row per :meth:`Store.record_run`).
 ``vector_files(table_name, file)``
     For an activation table, the name of its immutable ``.npy`` copy of the vectors in
     the ``<cache file>.vectors`` folder (a read accelerator: DuckDB's ``FLOAT[D]``
     column stays the canonical copy). Written in the same transaction as the table.
+``parquet_files(table_name, part, file, n_rows, n_bytes)``
+    For an activation set kept as Parquet shards (written by the distributed engine),
+    its files in row order: a path relative to the ``<cache file>.shards`` folder for
+    shards the cache owns, an absolute path for shards elsewhere (shared storage),
+    which the cache reads in place and never deletes. The entry's ``table_name`` is
+    ``pq_<digest>`` and names no DuckDB table.
 ``act_<digest>`` / ``tbl_<digest>``
     One table per activation set (``vector FLOAT[D]`` and the row metadata) or per
     stored Arrow table (anomaly scores and the like).
@@ -31,9 +40,10 @@ import topoact
 from topoact.cache.errors import REBUILD_HINT, CacheCorruptError
 
 #: Version of the table layout; a file with another version is refused with a rebuild hint.
-SCHEMA_VERSION = 2
+#: History: 1 first layout; 2 added ``vector_files``; 3 added ``parquet_files`` and ``images``.
+SCHEMA_VERSION = 3
 
-_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files")
+_BASE_TABLES = ("topoact_meta", "entries", "graphs", "runs", "vector_files", "parquet_files", "images")
 
 _DDL = (
     "CREATE TABLE topoact_meta (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
@@ -43,6 +53,12 @@ _DDL = (
         arrow_schema BLOB, topoact_version VARCHAR NOT NULL, created DOUBLE NOT NULL)""",
     "CREATE TABLE graphs (key VARCHAR NOT NULL, body VARCHAR NOT NULL)",
     "CREATE TABLE vector_files (table_name VARCHAR NOT NULL, file VARCHAR NOT NULL)",
+    """CREATE TABLE parquet_files (
+        table_name VARCHAR NOT NULL, part INTEGER NOT NULL, file VARCHAR NOT NULL,
+        n_rows BIGINT NOT NULL, n_bytes BIGINT NOT NULL)""",
+    """CREATE TABLE images (
+        kind VARCHAR NOT NULL, key VARCHAR NOT NULL, ordinal INTEGER NOT NULL, name VARCHAR NOT NULL,
+        png BLOB NOT NULL)""",
     """CREATE TABLE runs (
         run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params VARCHAR NOT NULL, summary VARCHAR NOT NULL, topoact_version VARCHAR NOT NULL,
@@ -57,6 +73,32 @@ def user_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
         "WHERE database_name = current_database() AND schema_name = 'main'"
     ).fetchall()
     return {name for (name,) in rows}
+
+
+#: Older layouts this code upgrades in place (the tables each lacks). Version 3 only
+#: added tables, so a version-2 file keeps everything it holds; its entries' keys name
+#: version 2 and are simply not asked for any more (``cache clear`` removes them).
+_UPGRADES: dict[str, tuple[str, ...]] = {"2": ("parquet_files", "images")}
+
+
+class CacheUpgradeNeeded(CacheCorruptError):
+    """An older cache layout that a read-write open upgrades in place (see ``_UPGRADES``)."""
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, found: str) -> None:
+    """Add the tables a version-``found`` file lacks and mark it current, in one transaction."""
+    present = user_tables(con)
+    wanted = [name for name in _UPGRADES[found] if name not in present]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in _DDL:
+            if statement.split("(")[0].split()[-1] in wanted:
+                con.execute(statement)
+        con.execute("UPDATE topoact_meta SET value = ? WHERE name = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def check_schema(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool) -> bool:
@@ -110,6 +152,14 @@ def check_schema(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool) ->
         return True
     rows = con.execute("SELECT value FROM topoact_meta WHERE name = 'schema_version'").fetchall()
     found = rows[0][0] if rows else "missing"
+    if found in _UPGRADES:
+        if not create:
+            raise CacheUpgradeNeeded(
+                f"{path} has cache schema version {found}; open it read-write once to upgrade it to "
+                f"version {SCHEMA_VERSION} in place (any writing topoact command does)"
+            )
+        _upgrade(con, found)
+        found, tables = str(SCHEMA_VERSION), user_tables(con)
     if found != str(SCHEMA_VERSION):
         created_by = con.execute(
             "SELECT value FROM topoact_meta WHERE name = 'created_by'"

@@ -1,4 +1,4 @@
-"""The DuckDB store of activations, Mapper graphs, result tables and run records."""
+"""The DuckDB store of activations, Mapper graphs, result tables, images and run records."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,21 +22,27 @@ import pyarrow as pa
 
 import topoact
 from topoact.activations import ActivationSet
-from topoact.cache import arrow_io
+from topoact.cache import arrow_io, parquet
 from topoact.cache.connection import open_connection, process_lock, translate
 from topoact.cache.errors import CacheCorruptError, CacheError
 from topoact.cache.keys import canonical_json
 from topoact.cache.paths import default_cache_path
-from topoact.cache.schema import check_schema, user_tables
+from topoact.cache.schema import CacheUpgradeNeeded, check_schema, user_tables
 
 if TYPE_CHECKING:
     import pandas
 
-#: Entry kinds the store manages itself; :meth:`Store.put_table` takes any other name.
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: Entry kinds the store manages itself; :meth:`Store.put_table` and
+#: :meth:`Store.put_images` take any other name.
 ACTIVATIONS = "activations"
 GRAPH = "graph"
 RUNS = "runs"
 _RESERVED_KINDS = frozenset({ACTIVATIONS, GRAPH, RUNS})
+#: Prefix of the ``table_name`` of an activation set kept as Parquet shards (no DuckDB table).
+PARQUET_PREFIX = "pq_"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 #: DuckDB compression for activation tables. Activations are dense floats that DuckDB's
@@ -69,6 +77,22 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
+@dataclass(frozen=True)
+class StoredImages:
+    """The images of one entry, as :meth:`Store.get_images` returns them.
+
+    Attributes
+    ----------
+    images : dict of str to bytes
+        Name -> PNG bytes, in the order they were stored.
+    meta : dict
+        The entry's description, as given to :meth:`Store.put_images`.
+    """
+
+    images: dict[str, bytes] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
 class Store:
     """The topoact cache: one DuckDB file shared by the dashboard, the CLI and Python.
 
@@ -78,6 +102,10 @@ class Store:
     retries with backoff for up to ``lock_timeout`` seconds. Writes are single
     transactions whose index row is written last; a write that fails or is killed leaves
     nothing behind.
+
+    An activation set can also stay in Parquet shards (the Ray engine writes them, possibly
+    on storage a cluster shares): :meth:`put_parquet_activations` registers them and
+    :meth:`get_activations` reads them in place through DuckDB.
 
     Parameters
     ----------
@@ -153,6 +181,13 @@ class Store:
             try:
                 try:
                     ready = check_schema(con, self.path, create=False)
+                except CacheUpgradeNeeded:
+                    if self.read_only:
+                        raise
+                    con.close()  # an older layout: upgrade it once, then read
+                    self._upgrade_in_place()
+                    con = self._open(write=False)
+                    ready = check_schema(con, self.path, create=False)
                 except duckdb.Error as exc:
                     raise translate(exc, self.path, "read") from exc
                 try:
@@ -161,6 +196,16 @@ class Store:
                     raise translate(exc, self.path, "read") from exc
             finally:
                 con.close()
+
+    def _upgrade_in_place(self) -> None:
+        """Bring an older cache layout up to date (the caller holds the process lock)."""
+        con = self._open(write=True)
+        try:
+            check_schema(con, self.path, create=True)
+        except duckdb.Error as exc:
+            raise translate(exc, self.path, "write") from exc
+        finally:
+            con.close()
 
     @contextmanager
     def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -192,12 +237,12 @@ class Store:
             finally:
                 con.close()
 
-    @staticmethod
-    def _drop_entry(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> list[str]:
+    def _drop_entry(self, con: duckdb.DuckDBPyConnection, kind: str, key: str) -> list[Path]:
         """Remove entry (kind, key) and its table, inside the caller's transaction.
 
-        Returns the vector files the entry used; delete them once the transaction has
-        committed (:meth:`_delete_vector_files`), never before.
+        Returns the files the entry owned (its vector file, the Parquet shards in the
+        store's shard folder); delete them once the transaction has committed
+        (:meth:`_delete_files`), never before. Shards elsewhere are not the cache's.
         """
         rows = con.execute(
             "SELECT table_name FROM entries WHERE kind = ? AND key = ?", [kind, key]
@@ -211,9 +256,15 @@ class Store:
                 found = con.execute(
                     "SELECT file FROM vector_files WHERE table_name = ?", [table_name]
                 ).fetchall()
-                files += [file for (file,) in found]
+                files += [self.vector_dir / Path(file).name for (file,) in found]
                 con.execute("DELETE FROM vector_files WHERE table_name = ?", [table_name])
+                shards = con.execute(
+                    "SELECT file FROM parquet_files WHERE table_name = ?", [table_name]
+                ).fetchall()
+                files += [self._shard_path(ref) for (ref,) in shards if self._owns_shard(ref)]
+                con.execute("DELETE FROM parquet_files WHERE table_name = ?", [table_name])
         con.execute("DELETE FROM entries WHERE kind = ? AND key = ?", [kind, key])
+        con.execute("DELETE FROM images WHERE kind = ? AND key = ?", [kind, key])
         if kind == GRAPH:
             con.execute("DELETE FROM graphs WHERE key = ?", [key])
         return files
@@ -223,9 +274,39 @@ class Store:
         """Folder of the vectors' ``.npy`` copies: ``<cache file>.vectors``."""
         return self.path.with_name(self.path.name + ".vectors")
 
-    def _delete_vector_files(self, files: list[str]) -> None:
+    @property
+    def shard_dir(self) -> Path:
+        """Folder of the Parquet shards the cache owns: ``<cache file>.shards``."""
+        return self.path.with_name(self.path.name + ".shards")
+
+    @staticmethod
+    def _owns_shard(ref: str) -> bool:
+        """A shard reference relative to :attr:`shard_dir` is the cache's own; an absolute one is not."""
+        return not Path(ref).is_absolute()
+
+    def _shard_path(self, ref: str) -> Path:
+        return Path(ref) if Path(ref).is_absolute() else self.shard_dir / ref
+
+    def _shard_ref(self, file: str | os.PathLike[str]) -> str:
+        """How ``file`` is recorded: relative to :attr:`shard_dir` when inside it, else absolute."""
+        path = Path(file).resolve()
+        try:
+            return path.relative_to(self.shard_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _delete_files(self, files: list[Path]) -> None:
+        """Delete files a dropped entry owned, and shard folders left empty."""
+        shard_root = self.shard_dir.resolve()
         for file in files:
-            (self.vector_dir / Path(file).name).unlink(missing_ok=True)
+            file.unlink(missing_ok=True)
+            folder = file.parent.resolve()
+            while folder != shard_root and shard_root in folder.parents:
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+                folder = folder.parent
 
     def _write_vector_file(self, table_name: str, vectors: np.ndarray) -> Path:
         """Write an immutable ``.npy`` copy of ``vectors`` under a fresh name (not yet referenced)."""
@@ -283,7 +364,7 @@ class Store:
             if vector_file is not None:
                 vector_file.unlink(missing_ok=True)
             raise
-        self._delete_vector_files(old_files)
+        self._delete_files(old_files)
 
     def _put_arrow_transaction(self, kind, key, table_name, view, table, ddl, row, compression, vector_file):
         with self._writing() as con:
@@ -373,17 +454,107 @@ class Store:
             if entry is None:
                 return None
             table_name, layer, meta, n_rows, dim, _ = entry
-            # Fast path: the vectors' .npy copy (np.load speed), metadata from DuckDB.
-            # The copy is read while this connection blocks writers, so it cannot be
-            # replaced underneath; a missing or mismatched copy falls back to DuckDB.
-            vectors = self._read_vector_file(con, table_name, int(n_rows), int(dim))
-            query = arrow_io.select_sql(table_name, with_vectors=vectors is None)
-            table = con.sql(query).to_arrow_table(max(int(n_rows), 1))
+            if table_name.startswith(PARQUET_PREFIX):
+                vectors = None
+                table = self._read_shards(con, key, table_name, int(n_rows), int(dim))
+            else:
+                # Fast path: the vectors' .npy copy (np.load speed), metadata from DuckDB.
+                # The copy is read while this connection blocks writers, so it cannot be
+                # replaced underneath; a missing or mismatched copy falls back to DuckDB.
+                vectors = self._read_vector_file(con, table_name, int(n_rows), int(dim))
+                query = arrow_io.select_sql(table_name, with_vectors=vectors is None)
+                table = con.sql(query).to_arrow_table(max(int(n_rows), 1))
         try:
             arrays = arrow_io.read_activations(table, int(n_rows), int(dim), copy=copy, vectors=vectors)
         except ValueError as exc:
             raise CacheCorruptError(f"cache entry {key} in {self.path} is damaged: {exc}") from exc
         return ActivationSet(layer=layer, meta=json.loads(meta), **arrays)
+
+    def put_parquet_activations(
+        self, key: str, layer: str, files: Sequence[str | os.PathLike[str]], meta: dict
+    ) -> None:
+        """Register Parquet shards as the activation set under ``key``; the rows stay in the files.
+
+        The shards (written with :func:`topoact.cache.parquet.write_shard`) are read in
+        place by :meth:`get_activations`, in the order given. Shards inside
+        :attr:`shard_dir` become the cache's (deleted with the entry); shards elsewhere,
+        e.g. on storage a cluster shares, are only referenced.
+
+        Parameters
+        ----------
+        key : str
+            Cache key, normally from :func:`cache_key`.
+        layer : str
+            Dotted module name of the vectors.
+        files : sequence of path-like
+            The shards, in row order.
+        meta : dict
+            JSON-able description, as an :class:`ActivationSet`'s ``meta``.
+
+        Raises
+        ------
+        ValueError
+            No files, a file that is not an activation shard, or shards of different widths.
+        CacheError
+            If the file is locked, damaged or the write fails (nothing is registered then).
+        """
+        _check_key(key)
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to write")
+        if not files:
+            raise ValueError("put_parquet_activations needs at least one shard file")
+        infos = [parquet.shard_info(file) for file in files]
+        widths = sorted({info.dim for info in infos})
+        if len(widths) != 1:
+            raise ValueError(f"shards of one activation set must have one width, got {widths}")
+        arrow_io.check_dim(widths[0])
+        meta_text = canonical_json(meta)
+        table_name = _table_name(PARQUET_PREFIX.rstrip("_"), ACTIVATIONS, key)
+        refs = [self._shard_ref(file) for file in files]
+        records = [[table_name, part, ref, info.n_rows, info.n_bytes] for part, (ref, info) in enumerate(zip(refs, infos))]
+        n_rows = sum(info.n_rows for info in infos)
+        with self._writing() as con:
+            old_files = self._drop_entry(con, ACTIVATIONS, key)
+            con.executemany("INSERT INTO parquet_files VALUES (?, ?, ?, ?, ?)", records)
+            self._write_index_row(con, {
+                "kind": ACTIVATIONS, "key": key, "table_name": table_name, "layer": layer,
+                "meta": meta_text, "n_rows": n_rows, "dim": widths[0],
+                "n_bytes": n_rows * (widths[0] * 4 + arrow_io.ROW_META_BYTES),
+            })
+        kept = {self._shard_path(ref).resolve() for ref in refs}
+        self._delete_files([file for file in old_files if file.resolve() not in kept])
+
+    def shard_files(self, key: str) -> list[Path]:
+        """The Parquet shards of the activation set under ``key``, in row order (empty when not sharded)."""
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return []
+            entry = self._entry(con, ACTIVATIONS, key)
+            if entry is None or not entry[0].startswith(PARQUET_PREFIX):
+                return []
+            return self._shard_files(con, entry[0])
+
+    def _shard_files(self, con: duckdb.DuckDBPyConnection, table_name: str) -> list[Path]:
+        rows = con.execute(
+            "SELECT file FROM parquet_files WHERE table_name = ? ORDER BY part", [table_name]
+        ).fetchall()
+        return [self._shard_path(ref) for (ref,) in rows]
+
+    def _read_shards(self, con: duckdb.DuckDBPyConnection, key: str, table_name: str, n_rows: int, dim: int) -> pa.Table:
+        """The rows of a sharded activation set, read by DuckDB from the Parquet files in place."""
+        files = self._shard_files(con, table_name)
+        missing = [file for file in files if not file.is_file()]
+        if missing or not files:
+            raise CacheCorruptError(
+                f"cache entry {key} in {self.path} is kept as {len(files)} Parquet shard(s) and "
+                f"{len(missing) if files else 'all'} are missing (first: {missing[0] if missing else '-'}); "
+                "restore the files or remove the entry (`python -m topoact cache clear --kind activations`)"
+            )
+        try:
+            return parquet.read_shards(con, files, dim, n_rows)
+        except duckdb.Error as exc:
+            raise CacheCorruptError(f"cache entry {key} in {self.path}: its Parquet shards are unreadable ({exc})") from exc
 
     def _read_vector_file(self, con, table_name: str, n_rows: int, dim: int) -> np.ndarray | None:
         rows = con.execute("SELECT file FROM vector_files WHERE table_name = ?", [table_name]).fetchall()
@@ -497,6 +668,8 @@ class Store:
             if entry is None:
                 return None
             table_name, _, _, _, _, schema_blob = entry
+            if table_name is None:  # an entry of images under this kind, not a table
+                return None
             table = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_reader(1 << 16).read_all()
         schema = pa.ipc.read_schema(pa.py_buffer(schema_blob))
         try:
@@ -509,6 +682,108 @@ class Store:
     def has_table(self, kind: str, key: str) -> bool:
         """Return True if a table is stored as entry (kind, key)."""
         return self._has(_check_table_kind(kind), _check_key(key))
+
+    # ------------------------------------------------------------------- images
+    def put_images(self, kind: str, key: str, images: Mapping[str, bytes], meta: dict) -> None:
+        """Store named PNG images as entry (kind, key), replacing any previous one, atomically.
+
+        Parameters
+        ----------
+        kind : str
+            What the images are, e.g. ``"featvis"`` (lowercase identifier, not one of
+            ``activations``, ``graph``, ``runs``).
+        key : str
+            Cache key.
+        images : mapping of str to bytes
+            Name -> PNG file bytes; the order is kept. May be empty (a computed "nothing").
+        meta : dict
+            JSON-able description (what the images show, scores, parameters ...).
+
+        Raises
+        ------
+        ValueError
+            A value that is not PNG bytes, or a name that is not a non-empty str.
+        CacheError
+            If the file is locked, damaged or the write fails (nothing is stored then).
+        """
+        _check_table_kind(kind)
+        _check_key(key)
+        rows = []
+        for ordinal, (name, png) in enumerate(images.items()):
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"image names must be non-empty str, got {name!r}")
+            if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(PNG_SIGNATURE):
+                raise ValueError(f"image {name!r} is not PNG bytes")
+            rows.append([kind, key, ordinal, name, bytes(png)])
+        meta_text = canonical_json(meta)
+        with self._writing() as con:
+            self._drop_entry(con, kind, key)
+            if rows:
+                con.executemany("INSERT INTO images VALUES (?, ?, ?, ?, ?)", rows)
+            layer = meta.get("layer") if isinstance(meta, dict) else None
+            self._write_index_row(con, {"kind": kind, "key": key, "meta": meta_text, "n_rows": len(rows),
+                                        "layer": layer if isinstance(layer, str) else None,
+                                        "n_bytes": sum(len(row[4]) for row in rows)})
+
+    def get_images(self, kind: str, key: str) -> StoredImages | None:
+        """Return the images stored as entry (kind, key), or None on a miss.
+
+        Returns
+        -------
+        StoredImages or None
+            Name -> PNG bytes in the stored order, and the entry's meta.
+        """
+        return self.get_images_many(kind, [key]).get(key)
+
+    def get_images_many(self, kind: str, keys: list[str]) -> dict[str, StoredImages]:
+        """Return the image entries of ``kind`` stored under any of ``keys``, in one read.
+
+        Parameters
+        ----------
+        kind : str
+        keys : list of str
+
+        Returns
+        -------
+        dict of str to StoredImages
+            Only the keys that are stored (e.g. the nodes of a graph that have a
+            visualization already).
+        """
+        _check_table_kind(kind)
+        keys = [_check_key(key) for key in dict.fromkeys(keys)]
+        if not keys:
+            return {}
+        with self._reading() as con:
+            if con is None:
+                return {}
+            entries = con.execute(
+                "SELECT key, meta, n_rows FROM entries WHERE kind = ? AND table_name IS NULL "
+                "AND list_contains(?, key)", [kind, keys]
+            ).fetchall()
+            rows = con.execute(
+                "SELECT key, name, png FROM images WHERE kind = ? AND list_contains(?, key) ORDER BY key, ordinal",
+                [kind, [key for key, _, _ in entries]],
+            ).fetchall() if entries else []
+        images: dict[str, dict[str, bytes]] = {key: {} for key, _, _ in entries}
+        for key, name, png in rows:
+            images[key][name] = bytes(png)
+        found = {}
+        for key, meta, n_rows in entries:
+            if len(images[key]) != int(n_rows or 0):
+                raise CacheCorruptError(f"cache entry {key} in {self.path} lost images: "
+                                        f"{len(images[key])} of {n_rows} found")
+            found[key] = StoredImages(images=images[key], meta=json.loads(meta))
+        return found
+
+    def has_images(self, kind: str, key: str) -> bool:
+        """Return True if images are stored as entry (kind, key)."""
+        _check_table_kind(kind)
+        _check_key(key)
+        with self._reading() as con:
+            if con is None:
+                return False
+            entry = self._entry(con, kind, key)
+            return entry is not None and entry[0] is None
 
     # --------------------------------------------------------------------- runs
     def record_run(self, key: str, kind: str, params: dict, summary: dict) -> None:
@@ -578,28 +853,31 @@ class Store:
         -------
         list of dict
             ``kind``, ``key``, ``layer``, ``meta`` (dict), ``rows``, ``dim``, ``bytes``
-            (estimated payload size), ``topoact_version``, ``created`` (aware UTC datetime).
+            (estimated payload size), ``topoact_version``, ``created`` (aware UTC datetime),
+            ``storage`` (``"duckdb"``, or ``"parquet"`` for shards read in place).
         """
         with self._reading() as con:
             if con is None:
                 return []
             rows = con.execute(
-                "SELECT kind, key, layer, meta, n_rows, dim, n_bytes, topoact_version, created "
+                "SELECT kind, key, layer, meta, n_rows, dim, n_bytes, topoact_version, created, table_name "
                 "FROM entries WHERE (CAST(? AS VARCHAR) IS NULL OR kind = ?) "
                 "ORDER BY created DESC, kind, key",
                 [kind, kind],
             ).fetchall()
         return [
             {"kind": r[0], "key": r[1], "layer": r[2], "meta": json.loads(r[3]), "rows": r[4],
-             "dim": r[5], "bytes": r[6], "topoact_version": r[7], "created": _utc(r[8])}
+             "dim": r[5], "bytes": r[6], "topoact_version": r[7], "created": _utc(r[8]),
+             "storage": "parquet" if (r[9] or "").startswith(PARQUET_PREFIX) else "duckdb"}
             for r in rows
         ]
 
     def size_bytes(self) -> int:
-        """Return the size on disk of the cache file, its write-ahead log and vector files, in bytes."""
+        """Return the size on disk of the cache file, its write-ahead log, vector files and own shards, in bytes."""
         total = 0
         vector_files = list(self.vector_dir.iterdir()) if self.vector_dir.is_dir() else []
-        for path in [self.path, self.path.with_name(self.path.name + ".wal"), *vector_files]:
+        shards = [file for file in self.shard_dir.rglob("*") if file.is_file()] if self.shard_dir.is_dir() else []
+        for path in [self.path, self.path.with_name(self.path.name + ".wal"), *vector_files, *shards]:
             try:
                 total += path.stat().st_size
             except FileNotFoundError:
@@ -625,7 +903,7 @@ class Store:
             return 0
         if kind is None:
             return self._clear_all()
-        files: list[str] = []
+        files: list[Path] = []
         with self._writing() as con:
             removed = 0
             if kind == RUNS:
@@ -636,7 +914,7 @@ class Store:
                 for entry_kind, key in rows:
                     files += self._drop_entry(con, entry_kind, key)
                 removed = len(rows)
-        self._delete_vector_files(files)
+        self._delete_files(files)
         return removed
 
     def _clear_all(self) -> int:
@@ -660,6 +938,7 @@ class Store:
         if self.vector_dir.is_dir():  # every entry is gone, so is every vector file
             for file in self.vector_dir.iterdir():
                 file.unlink(missing_ok=True)
+        shutil.rmtree(self.shard_dir, ignore_errors=True)  # and every shard the cache owned
         return int(n_entries + n_runs)
 
     def check(self) -> None:
@@ -683,7 +962,7 @@ class Store:
     def rebuild(self) -> Path | None:
         """Move the current file aside and start an empty cache.
 
-        The old file (and its write-ahead log) is renamed to
+        The old file (with its write-ahead log, vector and shard folders) is renamed to
         ``<name>.corrupt-<YYYYmmdd-HHMMSS>`` next to it; nothing is deleted.
 
         Returns
@@ -719,6 +998,8 @@ class Store:
                     os.replace(wal, target.with_name(target.name + ".wal"))
                 if self.vector_dir.exists():
                     os.replace(self.vector_dir, target.with_name(target.name + ".vectors"))
+                if self.shard_dir.exists():
+                    os.replace(self.shard_dir, target.with_name(target.name + ".shards"))
                 moved = target
         self.check()
         return moved

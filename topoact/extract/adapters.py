@@ -24,6 +24,7 @@ class Entry:
     name: str
     modality: str = "image"
     default_layers: tuple[str, ...] = ()
+    num_classes: int | None = None
 
 
 def images_to_tensor(items: Sequence[np.ndarray]) -> torch.Tensor:

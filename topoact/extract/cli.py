@@ -16,6 +16,7 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.distributed.engine import add_engine_arguments, engine_from_args, session_from_args
 from topoact.extract.names import IMAGE_SAMPLINGS, NONFINITE_POLICIES, SAMPLINGS, TEXT_SAMPLINGS
 
 
@@ -31,6 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_source_arguments(p, several_layers=True)
     p.add_argument("--out", default=None, metavar="PATH",
                    help="also write .npy (vectors; one file per layer when several) or .npz (all columns)")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -69,7 +71,8 @@ def add_data_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> 
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N samples")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda (default cpu); with --engine ray also auto (GPU actors when the cluster has GPUs)")
     p.add_argument("--cache", default=None, metavar="PATH", help="cache file (default: the topoact cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -85,6 +88,12 @@ def check_data_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if getattr(args, "engine", "local") == "ray":
+        from topoact.distributed.extract import DEVICES
+
+        if args.device not in DEVICES:
+            raise ValueError(f"unknown --device {args.device!r} for --engine ray; valid: {', '.join(DEVICES)}")
+        return  # the cluster's GPUs are checked when the actors are placed
     from topoact.extract.extractor import resolve_device
 
     resolve_device(args.device)
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``extract`` with parsed arguments; returns the exit code."""
     if args.out is not None and Path(args.out).suffix not in (".npy", ".npz"):
         raise ValueError(f"--out must end in .npy or .npz, got {args.out}")
-    sets = activations_from_args(args, args.layers)
+    with session_from_args(args):
+        sets = activations_from_args(args, args.layers)
     written = _write_out(args.out, sets) if args.out else {}
     for layer, acts in sets.items():
         print(json.dumps(summary(acts, written.get(layer))), flush=True)
@@ -118,12 +128,13 @@ def activations_from_args(args: argparse.Namespace, layers: list[str] | None) ->
         raise TopoactError(f"the model zoo is not available: {exc}") from exc
     from topoact.extract.pipeline import get_or_extract
 
+    engine = engine_from_args(args)
     try:
         model = zoo.load_model(
             args.model,
             weights="untrained" if args.untrained else "pretrained",
             checkpoint=args.checkpoint,
-            device=args.device,
+            device=args.device if engine is None else "cpu",  # Ray actors place their own copies
         )
         dataset = (zoo.load_dataset(args.dataset) if args.dataset_path is None
                    else zoo.load_dataset(args.dataset, path=args.dataset_path))
@@ -143,7 +154,7 @@ def activations_from_args(args: argparse.Namespace, layers: list[str] | None) ->
             max_positions=args.max_positions, seed=args.seed, limit=args.limit,
             batch_size=args.batch_size, device=args.device,
             predictions=not args.no_predictions, nonfinite=args.nonfinite,
-            progress=bar.update if bar is not None else None,
+            progress=bar.update if bar is not None else None, engine=engine or "local",
         )
     finally:
         if bar is not None:

@@ -24,7 +24,7 @@ import torch
 
 from topoact import __version__
 from topoact.activations import ActivationSet
-from topoact.extract.hooks import Capture, capture
+from topoact.extract.hooks import Capture, capture, resolve_layers
 from topoact.extract.sampling import LAYOUTS, Sampled, check_sampling, sample, subset_rows
 
 Progress = Callable[[int, int], Any]
@@ -51,6 +51,7 @@ class _Columns:
     label: list[np.ndarray] = field(default_factory=list)
     prediction: list[np.ndarray] = field(default_factory=list)
     confidence: list[np.ndarray] = field(default_factory=list)
+    label_probability: list[np.ndarray] = field(default_factory=list)
     layer_shape: tuple[int, ...] = ()
     dropped: int = 0
 
@@ -229,8 +230,177 @@ def extract_activations(
     layers, modality = _check_inputs(
         model, dataset, layers, sampling, max_positions, batch_size, limit, nonfinite, layout
     )
-    dev = resolve_device(device)
     rows = subset_rows(len(dataset), limit, seed)
+    started = time.perf_counter()
+    columns, specials_source = _run_batches(
+        model, dataset, layers, modality, rows, sampling=sampling, max_positions=max_positions,
+        seed=seed, batch_size=batch_size, device=device, predictions=predictions,
+        nonfinite=nonfinite, layout=layout, progress=progress,
+    )
+    meta_common = run_meta(
+        model, dataset, modality, sampling=sampling, max_positions=max_positions, seed=seed,
+        limit=limit, n_samples=int(rows.size), predictions=predictions, layout=layout,
+        seconds=time.perf_counter() - started, special_tokens=specials_source,
+    )
+    return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
+
+
+def extract_rows(
+    model: Any,
+    dataset: Any,
+    layers: Sequence[str],
+    rows: np.ndarray,
+    *,
+    sampling: str,
+    max_positions: int = 16,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    predictions: bool = True,
+    nonfinite: Literal["raise", "drop"] = "raise",
+    layout: Literal["nchw", "nhwc"] = "nchw",
+) -> tuple[dict[str, ActivationSet], str]:
+    """Activation vectors of the dataset ``rows``: one block of a larger extraction.
+
+    The rows are cut into forward batches of ``batch_size`` from the first row on, so a
+    block made of whole batches of :func:`extract_activations`' row order gives the
+    same batches, and the same vectors bit for bit. Distributed engines run one call
+    per block (see :mod:`topoact.distributed`).
+
+    Parameters
+    ----------
+    model, dataset, layers, sampling, max_positions, seed, batch_size, device, predictions, nonfinite, layout
+        As for :func:`extract_activations` (``layers`` already checked by it or by
+        :func:`check_extraction`).
+    rows : ndarray of int64
+        Dataset rows, in the order their vectors are wanted.
+
+    Returns
+    -------
+    sets : dict of str to ActivationSet
+        One set per layer; ``meta`` holds ``layer_shape`` and ``dropped_nonfinite``.
+    special_tokens : str
+        How special tokens were recognised (text), ``"n/a"`` for images.
+    """
+    modality = getattr(model.entry, "modality", None)
+    columns, specials_source = _run_batches(
+        model, dataset, list(layers), modality, np.asarray(rows, dtype=np.int64), sampling=sampling,
+        max_positions=max_positions, seed=seed, batch_size=batch_size, device=device,
+        predictions=predictions, nonfinite=nonfinite, layout=layout, progress=None,
+    )
+    return {layer: _finish(layer, columns[layer], {"modality": modality}) for layer in layers}, specials_source
+
+
+def check_extraction(
+    model: Any,
+    dataset: Any,
+    layers: Sequence[str] | None,
+    *,
+    sampling: str,
+    max_positions: int = 16,
+    batch_size: int = 64,
+    limit: int | None = None,
+    nonfinite: str = "raise",
+    layout: str = "nchw",
+) -> tuple[list[str], str]:
+    """Check an extraction's arguments without running it; return ``(layers, modality)``.
+
+    Raises the ``ValueError`` :func:`extract_activations` would raise for bad arguments,
+    including unknown layer names.
+    """
+    layers, modality = _check_inputs(
+        model, dataset, layers, sampling, max_positions, batch_size, limit, nonfinite, layout
+    )
+    resolve_layers(model.module, layers)
+    return layers, modality
+
+
+def run_meta(
+    model: Any,
+    dataset: Any,
+    modality: str,
+    *,
+    sampling: str,
+    max_positions: int,
+    seed: int,
+    limit: int | None,
+    n_samples: int,
+    predictions: bool,
+    layout: str,
+    seconds: float,
+    special_tokens: str,
+    engine: str = "local",
+) -> dict[str, Any]:
+    """The ``meta`` every layer of one extraction shares (``layer`` etc. are added per layer)."""
+    meta: dict[str, Any] = {
+        "model": model.entry.name,
+        "weights_id": getattr(model, "weights_id", None),
+        "dataset": dataset.name,
+        "content_hash": getattr(dataset, "content_hash", None),
+        "modality": modality,
+        "sampling": sampling,
+        "max_positions": int(max_positions),
+        "seed": int(seed),
+        "limit": None if limit is None else int(limit),
+        "n_samples": int(n_samples),
+        "predictions": bool(predictions),
+        "labels_are_head_classes": labels_are_head_classes(model, dataset) if predictions else None,
+        "layout": layout,
+        "topoact_version": __version__,
+        "seconds": round(seconds, 3),
+        "engine": engine,
+    }
+    if modality == "text":
+        meta["special_tokens"] = special_tokens
+    return meta
+
+
+def labels_are_head_classes(model: Any, dataset: Any) -> bool | None:
+    """Whether the dataset's labels index the model's output classes.
+
+    True when the dataset has as many classes as the model's head (digits on a digits
+    model, imagenet-val on an ImageNet model) or names none (the caller's own labels);
+    False for a dataset with classes of its own (skimage photos on an ImageNet model);
+    None when the model does not say how many classes it has.
+    """
+    class_names = getattr(dataset, "class_names", None)
+    n_classes = getattr(model.entry, "num_classes", None)
+    if not class_names:
+        return True
+    return None if n_classes is None else len(class_names) == int(n_classes)
+
+
+def layer_meta(meta_common: dict[str, Any], layer: str, layer_shape: Sequence[int], dropped: int) -> dict[str, Any]:
+    """``meta`` of one layer's set: the run's plus the layer, its output shape and dropped rows."""
+    meta = dict(meta_common)
+    meta["layer"] = layer
+    shape = [int(s) for s in layer_shape]
+    if meta.get("modality") == "text" and len(shape) == 2:
+        shape[0] = -1  # the token axis varies with each batch's padding
+    meta["layer_shape"] = shape
+    meta["dropped_nonfinite"] = int(dropped)
+    return meta
+
+
+def _run_batches(
+    model: Any,
+    dataset: Any,
+    layers: list[str],
+    modality: str,
+    rows: np.ndarray,
+    *,
+    sampling: str,
+    max_positions: int,
+    seed: int,
+    batch_size: int,
+    device: str | torch.device,
+    predictions: bool,
+    nonfinite: str,
+    layout: str,
+    progress: Progress | None,
+) -> tuple[dict[str, _Columns], str]:
+    """Forward ``rows`` in batches of ``batch_size`` and collect each layer's sampled vectors."""
+    dev = resolve_device(device)
     labels = getattr(dataset, "labels", None)
     labels_all = (
         np.full(len(dataset), -1, np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
@@ -255,9 +425,13 @@ def extract_activations(
         )
 
     columns = {layer: _Columns() for layer in layers}
+    # Labels index the model's classes only when the dataset has as many classes as the
+    # head (digits on a digits model, imagenet-val on an ImageNet model); a dataset with
+    # class names of its own (skimage photos on an ImageNet model) gets no label probability.
+    class_names = getattr(dataset, "class_names", None)
+    n_label_classes = len(class_names) if class_names else None
     specials_source = "n/a"
     total = int(rows.size)
-    started = time.perf_counter()
     with torch.inference_mode(), capture(module, layers, reduce=reducer, stop_after=not predictions) as cap:
         for start in range(0, total, batch_size):
             ids = rows[start : start + batch_size]
@@ -271,40 +445,33 @@ def extract_activations(
                     f"layer(s) {', '.join(cap.missing)} did not run in the forward pass of "
                     f"{model.entry.name!r}"
                 )
-            pred, conf = _predictions(logits, len(ids))
+            pred, conf, label_prob = _predictions(logits, labels_all[ids], n_label_classes)
             for layer in layers:
-                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids], pred, conf, nonfinite)
+                _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids],
+                         (pred, conf, label_prob), nonfinite)
             if progress is not None:
                 progress(min(start + batch_size, total), total)
-    seconds = time.perf_counter() - started
-
-    meta_common = {
-        "model": model.entry.name,
-        "weights_id": getattr(model, "weights_id", None),
-        "dataset": dataset.name,
-        "content_hash": getattr(dataset, "content_hash", None),
-        "modality": modality,
-        "sampling": sampling,
-        "max_positions": int(max_positions),
-        "seed": int(seed),
-        "limit": None if limit is None else int(limit),
-        "n_samples": total,
-        "predictions": bool(predictions),
-        "layout": layout,
-        "topoact_version": __version__,
-        "seconds": round(seconds, 3),
-    }
-    if modality == "text":
-        meta_common["special_tokens"] = specials_source
-    return {layer: _finish(layer, columns[layer], meta_common) for layer in layers}
+    return columns, specials_source
 
 
-def _predictions(logits: torch.Tensor | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _predictions(
+    logits: torch.Tensor | None, labels: np.ndarray, n_label_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted class, its softmax probability, and the probability of each given label.
+
+    The label probability is NaN throughout when the dataset's classes are not the
+    head's (``n_label_classes`` differs from the number of logits).
+    """
+    n = labels.shape[0]
     if logits is None:
-        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32)
-    probs = torch.softmax(logits.float(), dim=1)
-    conf, pred = probs.max(dim=1)
-    return pred.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
+        return np.full(n, -1, np.int64), np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+    probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    pred = probs.argmax(axis=1)
+    # a label outside the head's classes (or -1, unlabelled) has no probability
+    known = (labels >= 0) & (labels < probs.shape[1]) & (n_label_classes in (None, probs.shape[1]))
+    label_prob = np.full(n, np.nan, np.float32)
+    label_prob[known] = probs[np.flatnonzero(known), labels[known]]
+    return pred.astype(np.int64), probs[np.arange(n), pred].astype(np.float32), label_prob
 
 
 def _collect(
@@ -313,10 +480,10 @@ def _collect(
     sampled: Sampled,
     ids: np.ndarray,
     labels: np.ndarray,
-    pred: np.ndarray,
-    conf: np.ndarray,
+    head: tuple[np.ndarray, np.ndarray, np.ndarray],
     nonfinite: str,
 ) -> None:
+    pred, conf, label_prob = head
     vectors = sampled.vectors.cpu().numpy()
     rows = sampled.rows
     positions = sampled.positions
@@ -336,6 +503,7 @@ def _collect(
     col.label.append(labels[rows])
     col.prediction.append(pred[rows])
     col.confidence.append(conf[rows])
+    col.label_probability.append(label_prob[rows])
     col.layer_shape = sampled.layer_shape
 
 
@@ -346,13 +514,7 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
         return np.zeros((0, width) if width is not None else 0, dtype=dtype)
 
     width = col.vectors[0].shape[1] if col.vectors else 0
-    meta = dict(meta_common)
-    meta["layer"] = layer
-    shape = list(col.layer_shape)
-    if meta.get("modality") == "text" and len(shape) == 2:
-        shape[0] = -1  # the token axis varies with each batch's padding
-    meta["layer_shape"] = shape
-    meta["dropped_nonfinite"] = col.dropped
+    meta = layer_meta(meta_common, layer, col.layer_shape, col.dropped)
     return ActivationSet(
         layer=layer,
         vectors=cat(col.vectors, np.float32, width),
@@ -361,5 +523,6 @@ def _finish(layer: str, col: _Columns, meta_common: dict[str, Any]) -> Activatio
         label=cat(col.label, np.int64),
         prediction=cat(col.prediction, np.int64),
         confidence=cat(col.confidence, np.float32),
+        label_probability=cat(col.label_probability, np.float32),
         meta=meta,
     )

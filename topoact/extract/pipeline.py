@@ -19,7 +19,11 @@ _USES_MAX_POSITIONS = ("all_positions", "all_tokens")
 
 
 class ActivationStore(Protocol):
-    """The part of :class:`topoact.cache.Store` this module uses."""
+    """The part of :class:`topoact.cache.Store` this module uses.
+
+    The Ray engine also uses ``shard_dir``, ``put_parquet_activations`` and reads back
+    through ``get_activations``.
+    """
 
     def get_activations(self, key: str) -> ActivationSet | None: ...
 
@@ -93,6 +97,7 @@ def get_or_extract(
     checkpoint: str | None = None,
     dataset_path: str | None = None,
     progress: Progress | None = None,
+    engine: Any = "local",
 ) -> dict[str, ActivationSet]:
     """Activation sets of ``layers``: from the cache where stored, else extracted and stored.
 
@@ -118,6 +123,12 @@ def get_or_extract(
         Only used when ``model`` is a name.
     dataset_path : str, optional
         Only used when ``dataset`` is a name that needs a folder or file.
+    engine : {'local', 'ray'} or RayEngine, default='local'
+        Where missing layers are extracted: here, or on a Ray cluster
+        (:class:`topoact.distributed.RayEngine`: address, shard folder, actors), whose
+        Parquet shards the store registers and reads in place. Same vectors, same keys.
+        With the Ray engine ``device`` may also be ``'auto'`` (GPU actors when the
+        cluster has GPUs); a model given by name is loaded here on the CPU.
 
     Returns
     -------
@@ -125,7 +136,11 @@ def get_or_extract(
         One set per layer, in the order requested; ``meta['cached']`` says whether it came
         from the store.
     """
-    loaded = _load_model(model, weights, checkpoint, device) if isinstance(model, str) else model
+    from topoact.distributed.engine import resolve_engine
+
+    ray_engine = resolve_engine(engine)
+    load_device = device if ray_engine is None else "cpu"  # the actors place their own copies
+    loaded = _load_model(model, weights, checkpoint, load_device) if isinstance(model, str) else model
     data = _load_dataset(dataset, dataset_path) if isinstance(dataset, str) else dataset
     if layers is None:
         layers = list(getattr(loaded.entry, "default_layers", None) or [])
@@ -148,7 +163,20 @@ def get_or_extract(
                 found[layer] = hit
 
     missing = [layer for layer in layers if layer not in found]
-    if missing or not layers:
+    if ray_engine is not None and (missing or not layers):
+        from topoact.distributed.extract import extract_with_ray
+
+        fresh = extract_with_ray(
+            loaded, data, missing or None, engine=ray_engine, store=store,
+            key_of=lambda layer: keys.get(layer) or activation_key(loaded, data, layer, predictions=predictions, **common),
+            batch_size=batch_size, device=device, predictions=predictions, progress=progress, **common,
+        )
+        for layer, acts in fresh.items():
+            acts.meta = {**acts.meta, "cached": False}
+            found[layer] = acts
+        if not layers:
+            layers = list(fresh)
+    elif missing or not layers:
         fresh = extract_activations(
             loaded, data, missing or None, batch_size=batch_size, device=device,
             predictions=predictions, progress=progress, **common,

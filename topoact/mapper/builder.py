@@ -13,6 +13,7 @@ from sklearn import cluster as sk_cluster
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from topoact.distributed.engine import RayEngine, resolve_engine
 from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_labels
 from topoact.mapper.cover import COVERS, make_cover
 from topoact.mapper.graph import MapperGraph
@@ -62,6 +63,8 @@ def mapper_graph(
     min_intersection: int = 1,
     n_jobs: int | None = None,
     params: dict | None = None,
+    engine: str | RayEngine = "local",
+    progress: Callable[[int, int], None] | None = None,
 ) -> MapperGraph:
     """Cluster every cover element and connect the clusters: the Mapper graph.
 
@@ -85,6 +88,13 @@ def mapper_graph(
         Threads for clustering elements with a generic clusterer.
     params : dict, optional
         Recorded in the graph.
+    engine : {'local', 'ray'} or RayEngine, default='local'
+        ``'ray'`` clusters every cover element as a Ray task (largest first) over one
+        object-store copy of ``X``, each element with its own exact epsilon-graph
+        (:func:`~topoact.mapper.cluster.dbscan_rows`); ``neighbor_graph`` is then not
+        used. The graph is the same.
+    progress : callable(done, total), optional
+        Called as elements finish (Ray engine).
 
     Returns
     -------
@@ -97,7 +107,12 @@ def mapper_graph(
         membership.indices[membership.indptr[e] : membership.indptr[e + 1]].astype(np.int64)
         for e in range(membership.shape[1])
     ]
-    if isinstance(clusterer, DBSCAN):
+    ray_engine = resolve_engine(engine)
+    if ray_engine is not None:
+        from topoact.distributed.mapper import cluster_elements
+
+        labels_per_element = cluster_elements(X, elements, clusterer, engine=ray_engine, progress=progress)
+    elif isinstance(clusterer, DBSCAN):
         eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
         if neighbor_graph is None:
             neighbor_graph = EpsilonGraph.build(
@@ -118,12 +133,10 @@ def mapper_graph(
 
         labels_per_element = [cluster_element(members) for members in elements]
     else:
-        min_size = _min_cluster_samples(clusterer)
+        min_size = min_cluster_samples(clusterer)
 
         def cluster_element(members: np.ndarray) -> np.ndarray | None:
-            if members.size < min_size:
-                return None
-            return np.asarray(clone(clusterer).fit_predict(X[members]))
+            return generic_labels(X, members, clusterer, min_size)
 
         n_workers = resolve_n_jobs(n_jobs)
         if n_workers > 1:
@@ -167,7 +180,14 @@ def mapper_graph(
     )
 
 
-def _min_cluster_samples(clusterer) -> int:
+def generic_labels(X: np.ndarray, members: np.ndarray, clusterer, min_size: int) -> np.ndarray | None:
+    """Labels of a cover element from a fresh clone of a scikit-learn clusterer (None when too small)."""
+    if members.size < min_size:
+        return None
+    return np.asarray(clone(clusterer).fit_predict(X[members]))
+
+
+def min_cluster_samples(clusterer) -> int:
     """Smallest element worth clustering (KeplerMapper's rule for generic clusterers)."""
     params = clusterer.get_params() if hasattr(clusterer, "get_params") else {}
     for name in ("n_clusters", "min_cluster_size", "min_samples"):
@@ -210,6 +230,10 @@ class Mapper(BaseEstimator):
         Threads (scikit-learn convention). The graph does not depend on it.
     random_state : int, default=0
         Seed for the eps sample and the search pivots.
+    engine : {"local", "ray"} or RayEngine, default="local"
+        Where cover elements are clustered: in this process (one shared neighbour
+        graph), or as Ray tasks, one per element, largest first (see
+        :mod:`topoact.distributed`). The graph does not depend on it.
     warm_start : bool, default=False
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
@@ -243,6 +267,7 @@ class Mapper(BaseEstimator):
         "min_intersection": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": [Integral],
+        "engine": [StrOptions({"local", "ray"}), RayEngine],
         "warm_start": ["boolean"],
     }
 
@@ -261,6 +286,7 @@ class Mapper(BaseEstimator):
         min_intersection: int = 1,
         n_jobs: int | None = None,
         random_state: int = 0,
+        engine: str | RayEngine = "local",
         warm_start: bool = False,
     ):
         self.lens = lens
@@ -276,6 +302,7 @@ class Mapper(BaseEstimator):
         self.min_intersection = min_intersection
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.engine = engine
         self.warm_start = warm_start
 
     def fit(self, X, y=None, progress: Progress | None = None):
@@ -326,11 +353,13 @@ class Mapper(BaseEstimator):
         previous_eps = getattr(self, "eps_", None)
         self.eps_ = None
         neighbors = None
+        on_ray = resolve_engine(self.engine) is not None
         if isinstance(self.clusterer_, DBSCAN):
             report(0.1, "eps")
             self.eps_ = self._resolve_eps(X, fingerprint, previous_eps)
             self.clusterer_.eps_ = self.eps_
             lap("eps")
+        if isinstance(self.clusterer_, DBSCAN) and not on_ray:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint)
             neighbors.extend(
@@ -340,11 +369,12 @@ class Mapper(BaseEstimator):
             lap("neighbors")
         self.neighbors_ = neighbors
 
-        report(0.9, "clustering")
+        report(0.15 if on_ray else 0.9, "clustering")
         params = self._graph_params()
         self.graph_ = mapper_graph(
             X, lens_values, membership, self.clusterer_, neighbor_graph=neighbors,
-            min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params,
+            min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params, engine=self.engine,
+            progress=lambda done, total: report(0.15 + 0.8 * done / max(total, 1), "clustering cover elements on Ray"),
         )
         lap("clustering_and_nerve")
         timings["total"] = time.perf_counter() - start
@@ -421,7 +451,7 @@ class Mapper(BaseEstimator):
             return repr(value)
 
         params = {key: describe(value) for key, value in self.get_params(deep=False).items()}
-        params.pop("n_jobs", None)
-        params.pop("warm_start", None)
+        for where_not_what in ("n_jobs", "warm_start", "engine"):  # the graph does not depend on them
+            params.pop(where_not_what, None)
         params["eps_used"] = self.eps_
         return params

@@ -28,8 +28,8 @@ GRAPH_SOURCE_FIELDS: tuple[str, ...] = (
     "model", "weights_id", "dataset", "content_hash", "sampling", "max_positions", "seed", "limit",
     "layout", "dropped_nonfinite",
 )
-#: Estimator parameters that do not change the graph.
-_IGNORED_PARAMS = ("n_jobs", "warm_start")
+#: Estimator parameters that do not change the graph (the Ray engine builds the same one).
+_IGNORED_PARAMS = ("n_jobs", "warm_start", "engine")
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -71,7 +71,8 @@ def graph_cache_key(acts: ActivationSet, mapper: Mapper) -> str | None:
         Activations of a zoo model on a zoo dataset (``meta`` names model, weights and
         dataset content, as extraction records them).
     mapper : Mapper
-        The estimator; every parameter but ``n_jobs`` and ``warm_start`` is part of the key.
+        The estimator; every parameter but ``n_jobs``, ``warm_start`` and ``engine`` is
+        part of the key.
 
     Returns
     -------

@@ -30,8 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_mapper_arguments(parser)
     parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
     parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    from topoact.distributed.engine import add_engine_arguments
     from topoact.extract.cli import add_source_arguments
 
+    add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
     source = parser.add_argument_group("activations from the zoo (instead of --input)")
     add_source_arguments(source, several_layers=False, required=False)
     parser.set_defaults(func=run)
@@ -39,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_mapper_arguments(parser) -> None:
-    """The Mapper parameters as options (shared by the commands that build graphs)."""
+    """The Mapper parameters (lens, cover, DBSCAN); shared with commands that build graphs."""
     from topoact.mapper.cover import COVERS
     from topoact.mapper.lens import LENSES
 
@@ -54,20 +56,6 @@ def add_mapper_arguments(parser) -> None:
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-
-
-def mapper_from_args(args: argparse.Namespace):
-    """The :class:`~topoact.mapper.Mapper` the options of :func:`add_mapper_arguments` describe (range-checked)."""
-    from topoact.mapper.builder import Mapper
-
-    _check_ranges(args)
-    lens = args.lens.split(",") if "," in args.lens else args.lens
-    return Mapper(
-        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
-        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
-        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
-        random_state=args.seed,
-    )
 
 
 def parse_eps(text: str) -> float | str:
@@ -139,12 +127,16 @@ def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.
 
 def run(args: argparse.Namespace) -> int:
     """Build the graph, print the summary, write the output."""
-    from topoact.cache import Store
-    from topoact.mapper.cached import get_or_build_graph
+    from topoact.distributed.engine import session_from_args
 
+    with session_from_args(args) as engine:
+        return _run(args, engine)
+
+
+def _run(args: argparse.Namespace, engine) -> int:
     if args.out and Path(args.out).suffix.lower() not in OUTPUT_SUFFIXES:
         raise TopoactError(f"--out must end in {', '.join(OUTPUT_SUFFIXES)}; got {args.out}")
-    mapper = mapper_from_args(args)
+    _check_ranges(args)
     if (args.input is None) == (args.model is None):
         raise TopoactError("give either --input FILE or --model MODEL --dataset DATASET [--layer LAYER]")
     acts = None
@@ -165,20 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if labels is not None and (labels.ndim != 1 or len(labels) != len(X)):
         raise TopoactError(f"labels must be a 1-D array with one entry per row of X ({len(X)}); got shape {labels.shape}")
     start = time.perf_counter()
-    try:
-        with fraction_bar(disable=args.quiet) as progress:
-            if acts is None:
-                graph, cached = mapper.fit(X, progress=progress).graph_, False
-            else:
-                with nullcontext() if args.no_cache else Store(args.cache) as store:
-                    built = get_or_build_graph(acts, mapper, store, recompute=args.recompute, progress=progress)
-                graph, cached = built.graph, built.from_cache
-    except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
-        if isinstance(exc, (ValueError, TypeError)):
-            raise TopoactError(str(exc).splitlines()[0]) from None
-        raise
-    if labels is not None:
-        graph.node_data.update(graph.label_summary(labels))
+    graph, cached = fit_graph(args, X, labels, acts, engine=engine)
     seconds = time.perf_counter() - start
     summary = {**graph.summary(), "eps": graph.params.get("eps_used"), "seconds": round(seconds, 3)}
     if acts is not None:
@@ -204,6 +183,52 @@ def run(args: argparse.Namespace) -> int:
         summary["out"] = str(out)
     print(json.dumps(summary))
     return 0
+
+
+def mapper_from_args(args: argparse.Namespace, engine=None):
+    """The (unfitted) Mapper estimator named by :func:`add_mapper_arguments`' arguments.
+
+    ``engine``: where cover elements are clustered (``None``: locally).
+    """
+    from topoact.mapper.builder import Mapper
+
+    _check_ranges(args)
+    lens = args.lens.split(",") if "," in args.lens else args.lens
+    return Mapper(
+        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
+        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
+        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
+        random_state=args.seed, engine=engine or "local",
+    )
+
+
+def fit_graph(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None, acts=None, engine=None):
+    """``(graph, cached)``: the Mapper graph of ``X`` with the command's Mapper arguments.
+
+    For zoo activations (``acts``) the graph comes from the shared graph cache
+    (:func:`topoact.mapper.get_or_build_graph`) unless ``--recompute``/``--no-cache``,
+    and is stored after fitting.
+    """
+    from topoact.cache import Store
+    from topoact.mapper.cached import get_or_build_graph
+
+    mapper = mapper_from_args(args, engine)
+    try:
+        with fraction_bar(disable=getattr(args, "quiet", False)) as progress:
+            if acts is None:
+                graph, cached = mapper.fit(X, progress=progress).graph_, False
+            else:
+                with nullcontext() if getattr(args, "no_cache", False) else Store(args.cache) as store:
+                    built = get_or_build_graph(acts, mapper, store, recompute=getattr(args, "recompute", False),
+                                               progress=progress)
+                graph, cached = built.graph, built.from_cache
+    except Exception as exc:  # sklearn's InvalidParameterError is a ValueError too
+        if isinstance(exc, (ValueError, TypeError)):
+            raise TopoactError(str(exc).splitlines()[0]) from None
+        raise
+    if labels is not None:
+        graph.node_data.update(graph.label_summary(labels))
+    return graph, cached
 
 
 def _graph_page(graph, labels, acts, args) -> str:

@@ -26,7 +26,7 @@ from sklearn.utils.validation import validate_data
 
 from topoact.mapper.neighbors import EpsilonGraph
 
-__all__ = ["DBSCAN", "dbscan_labels", "choose_eps", "EPS_RULES"]
+__all__ = ["DBSCAN", "dbscan_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
 
 EPS_RULES = ("auto", "knee")
 
@@ -131,6 +131,68 @@ def dbscan_labels(
     starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
     labels[point[starts]] = neighbour_label[starts]
     return labels
+
+
+def dbscan_rows(
+    X: np.ndarray,
+    rows: np.ndarray | None,
+    eps: float,
+    min_samples: int,
+    *,
+    metric: str = "euclidean",
+    border: str = "nearest",
+    n_jobs: int | None = None,
+    random_state: int = 0,
+    stats: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN of the points ``X[rows]`` on their own, with the exact epsilon-graph search.
+
+    Inside a Mapper this is one cover element clustered alone: the pairs within
+    ``eps`` are decided exactly as in the shared :class:`EpsilonGraph` (float64
+    decision), clusters are numbered by their smallest core row of ``X`` and border
+    points are resolved from ``X``, so the labels equal those the Mapper derives from
+    its one neighbour graph for all elements.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite float32/float64 data (only ``X[rows]`` is copied, as float rows).
+    rows : ndarray of int or None
+        The points; None for all of ``X`` (no copy).
+    eps, min_samples, metric, border
+        As for :class:`DBSCAN`.
+    n_jobs : int or None
+        Threads for the neighbour search.
+    random_state : int
+        Seed of the search's pivots (never changes the result).
+    stats : dict, optional
+        Filled with the search's ``pairs_computed`` and ``n_edges``.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_rows,)
+        Cluster of each point, ``-1`` for noise.
+    degree : ndarray of int64, shape (n_rows,)
+        Points within eps of each point, itself included.
+    """
+    points = X if rows is None else np.asarray(X[np.asarray(rows, dtype=np.int64)])
+    n = points.shape[0]
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    graph = EpsilonGraph.build(
+        points, np.zeros((n, 1)), eps, metric=metric, n_jobs=n_jobs, random_state=random_state,
+    )
+    graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
+    if stats is not None:
+        stats.update(pairs_computed=graph.pairs_computed, n_edges=graph.n_edges)
+    first, second, local_of_member = graph.edges_within(np.arange(n))
+    local_rows = np.empty(n, dtype=np.int64)
+    local_rows[local_of_member] = np.arange(n) if rows is None else rows
+    labels = dbscan_labels(
+        n, first, second, min_samples, border=border, points=X, point_rows=local_rows, metric=metric,
+    )
+    degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+    return labels[local_of_member], degree[local_of_member]
 
 
 def choose_eps(
@@ -256,22 +318,11 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         """Cluster ``X``. Returns self."""
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self.eps_ = self.resolve_eps(X)
-        graph = EpsilonGraph.build(
-            X, np.zeros((X.shape[0], 1)), self.eps_, metric=self.metric,
+        self.labels_, degree = dbscan_rows(
+            X, None, self.eps_, self.min_samples, metric=self.metric, border=self.border,
             n_jobs=self.n_jobs, random_state=self.random_state,
         )
-        n = X.shape[0]
-        graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
-        first, second, local_of_member = graph.edges_within(np.arange(n))
-        local_rows = np.empty(n, dtype=np.int64)
-        local_rows[local_of_member] = np.arange(n)
-        labels = dbscan_labels(
-            n, first, second, self.min_samples, border=self.border, points=X,
-            point_rows=local_rows, metric=self.metric,
-        )
-        self.labels_ = labels[local_of_member]
-        degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
-        self.core_sample_indices_ = np.flatnonzero(degree[local_of_member] >= self.min_samples)
+        self.core_sample_indices_ = np.flatnonzero(degree >= self.min_samples)
         return self
 
     def __sklearn_tags__(self):

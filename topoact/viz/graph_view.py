@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +42,7 @@ COLOUR_BY: dict[str, str] = {
     "confidence": "model confidence",
     "misclassified": "misclassified share",
     "anomaly": "anomaly score",
+    "attacked": "attacked share",
 }
 
 #: Colour of nodes faded out by a class search.
@@ -74,6 +75,10 @@ class NodeStats:
         are no predictions or labels).
     anomaly : ndarray of float or None
         Mean anomaly score of the members, None when no scores were given.
+    attacked : ndarray of float or None
+        Share of attacked members (a clean + attacked graph), None otherwise.
+    notes : list of str or None
+        Extra tooltip lines per node (plain text; escaped when drawn).
     """
 
     sizes: np.ndarray
@@ -84,6 +89,8 @@ class NodeStats:
     confidence: np.ndarray
     misclassified: np.ndarray
     anomaly: np.ndarray | None = None
+    attacked: np.ndarray | None = None
+    notes: list[str] | None = None
 
     def values(self, colour_by: str) -> np.ndarray | None:
         """The numbers behind a continuous colouring (None for ``majority_label``)."""
@@ -93,7 +100,13 @@ class NodeStats:
             "confidence": self.confidence,
             "misclassified": self.misclassified,
             "anomaly": self.anomaly,
+            "attacked": self.attacked,
         }.get(colour_by)
+
+    def colourings(self) -> list[str]:
+        """The keys of :data:`COLOUR_BY` these stats can colour by (those with some finite value)."""
+        return [key for key in COLOUR_BY if key == "majority_label"
+                or (self.values(key) is not None and bool(np.isfinite(self.values(key)).any()))]
 
 
 def _member_means(graph: MapperGraph, per_point: np.ndarray) -> np.ndarray:
@@ -112,6 +125,7 @@ def node_stats(
     prediction: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
     anomaly_scores: np.ndarray | None = None,
+    attacked: np.ndarray | None = None,
 ) -> NodeStats:
     """Compute :class:`NodeStats` for ``graph`` from per-point columns.
 
@@ -126,6 +140,8 @@ def node_stats(
         Confidence of the prediction per point (NaN when none).
     anomaly_scores : ndarray of float, optional
         An anomaly score per point.
+    attacked : ndarray of bool, optional
+        Which points are attacked inputs (a clean + attacked graph).
 
     Returns
     -------
@@ -150,6 +166,7 @@ def node_stats(
         confidence=_member_means(graph, confidence),
         misclassified=_member_means(graph, wrong),
         anomaly=None if anomaly_scores is None else _member_means(graph, np.asarray(anomaly_scores, np.float64)),
+        attacked=None if attacked is None else _member_means(graph, np.asarray(attacked, np.float64)),
     )
 
 
@@ -166,10 +183,17 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def node_tooltip_html(node_id: str, i: int, stats: NodeStats, class_names: Sequence[str] | None) -> str:
+#: Side in pixels of a node's feature visualization in its tooltip.
+TOOLTIP_IMAGE_SIDE = 72
+
+
+def node_tooltip_html(
+    node_id: str, i: int, stats: NodeStats, class_names: Sequence[str] | None, image_uri: str | None = None
+) -> str:
     """Tooltip of node ``i``: size, top-3 classes with % and counts, purity, mean lens.
 
-    Every data-derived string is HTML-escaped.
+    Every data-derived string is HTML-escaped. ``image_uri`` (a ``data:image/png`` URI of
+    the node's feature visualization) is shown above the text.
     """
     size = int(stats.sizes[i])
     rows = []
@@ -189,7 +213,17 @@ def node_tooltip_html(node_id: str, i: int, stats: NodeStats, class_names: Seque
         parts.append(f"misclassified: {100.0 * stats.misclassified[i]:.0f}%")
     if stats.anomaly is not None and math.isfinite(stats.anomaly[i]):
         parts.append(f"anomaly score: {_fmt(stats.anomaly[i])}")
-    return "<br>".join(parts)
+    if stats.attacked is not None and math.isfinite(stats.attacked[i]):
+        parts.append(f"attacked: {100.0 * stats.attacked[i]:.0f}%")
+    if stats.notes is not None and stats.notes[i]:
+        parts.append(html.escape(stats.notes[i]))
+    text = "<br>".join(parts)
+    if image_uri is None:
+        return text
+    image = (f'<img src="{html.escape(image_uri, quote=True)}" width="{TOOLTIP_IMAGE_SIDE}" '
+             f'height="{TOOLTIP_IMAGE_SIDE}" alt="feature visualization" '
+             'style="image-rendering:pixelated;display:block;margin-bottom:4px;border-radius:4px">')
+    return image + text
 
 
 @dataclass
@@ -200,7 +234,8 @@ class GraphView:
     ----------
     nodes : list of dict
         vis-network nodes: ``id``, ``x``, ``y``, ``size``, ``color``, ``title`` (HTML),
-        ``faded``, ``borderWidth``.
+        ``faded``, ``shape`` (``dot``, or ``circularImage`` with ``image`` for a node drawn
+        as its feature visualization), ``borderWidth``.
     edges : list of dict
         vis-network edges: ``id``, ``from``, ``to``, ``width``, ``color``, ``title``,
         ``hidden`` (below the Jaccard threshold).
@@ -239,6 +274,8 @@ def build_graph_view(
     search_label: int | None = None,
     structure_key: str = "",
     scale: str = "viridis",
+    node_images: Mapping[str, str] | None = None,
+    image_nodes: bool = False,
     value_range: tuple[float, float] | None = None,
     highlight: np.ndarray | None = None,
 ) -> GraphView:
@@ -263,6 +300,12 @@ def build_graph_view(
         Stored on the view; the renderer keeps its camera while the key is unchanged.
     scale : str, default "viridis"
         Sequential scale for continuous colourings.
+    node_images : mapping of str to str, optional
+        Node id -> ``data:image/png`` URI of the node's feature visualization; shown in
+        its tooltip.
+    image_nodes : bool, default False
+        Draw the nodes that have an image as that image (a circle bordered in the node's
+        colour) instead of a dot.
     value_range : (float, float), optional
         Ends of a continuous colouring's scale (default: the graph's own range, or
         [0, 1] for shares); give several graphs one range to compare their colours.
@@ -279,6 +322,8 @@ def build_graph_view(
         raise ValueError(f"unknown colouring {colour_by!r}; valid: {', '.join(COLOUR_BY)}")
     if colour_by == "anomaly" and stats.anomaly is None:
         raise ValueError("no anomaly scores were given for this graph")
+    if colour_by == "attacked" and stats.attacked is None:
+        raise ValueError("no attacked/clean kinds were given for this graph")
     if scale not in SEQUENTIAL_SCALES:
         raise ValueError(f"unknown colour scale {scale!r}")
     n = graph.n_nodes
@@ -297,15 +342,15 @@ def build_graph_view(
         )
     else:
         values = stats.values(colour_by)
-        fixed = colour_by in ("purity", "confidence", "misclassified")
+        fixed = colour_by in ("purity", "confidence", "misclassified", "attacked")
         vmin, vmax = (0.0, 1.0) if fixed else (
             float(np.nanmin(values)) if np.isfinite(values).any() else 0.0,
             float(np.nanmax(values)) if np.isfinite(values).any() else 1.0,
         )
         if value_range is not None:
             vmin, vmax = float(value_range[0]), float(value_range[1])
-        ramp = "magma" if colour_by in ("misclassified", "anomaly") else scale
-        if colour_by == "misclassified":
+        ramp = "magma" if colour_by in ("misclassified", "anomaly", "attacked") else scale
+        if colour_by in ("misclassified", "attacked"):
             colours = sequential_colours(1.0 - values, 0.0, 1.0, scale=ramp)  # high share = dark
             stops = list(SEQUENTIAL_SCALES[ramp])[::-1]
         else:
@@ -325,26 +370,33 @@ def build_graph_view(
         matching = matching & (highlight > 0)
 
     radius = _node_radius(stats.sizes)
+    images = node_images or {}
     nodes = []
     for i in range(n):
         colour = colours[i] if matching[i] else FADED_COLOUR
-        border = "#333333" if matching[i] else FADED_COLOUR
-        title = node_tooltip_html(ids[i], i, stats, class_names)
+        image = images.get(ids[i])
+        # faded nodes stay dots; an image shows through the node's colour as a thick border
+        drawn_as_image = image_nodes and image is not None and bool(matching[i])
         node = {
             "id": ids[i],
             "x": round(float(positions[i, 0]), 2),
             "y": round(float(positions[i, 1]), 2),
-            "size": round(float(radius[i]), 2),
-            "color": {"background": colour, "border": border,
+            "size": round(float(radius[i]) * (1.4 if drawn_as_image else 1.0), 2),
+            "color": {"background": colour,
+                      "border": colour if drawn_as_image else ("#333333" if matching[i] else FADED_COLOUR),
                       "highlight": {"background": colour, "border": "#000000"}},
-            "title": title,
+            "title": node_tooltip_html(ids[i], i, stats, class_names, image),
             "faded": not bool(matching[i]),
-            "borderWidth": 1.0,  # always sent: a redraw that drops a highlight resets it
+            # shape and border always sent: the component updates only the fields a node has
+            "shape": "circularImage" if drawn_as_image else "dot",
+            "borderWidth": 3 if drawn_as_image else 1,
         }
+        if drawn_as_image:
+            node["image"] = image
         if highlight is not None and matching[i]:
             node["color"]["border"] = HIGHLIGHT_BORDER
             node["borderWidth"] = round(1.0 + 7.0 * float(highlight[i]), 2)
-            node["title"] = title + f"<br>holds {100.0 * highlight[i]:.0f}% of the selected members"
+            node["title"] += f"<br>holds {100.0 * highlight[i]:.0f}% of the selected members"
         nodes.append(node)
 
     jaccard = graph.edge_jaccard
