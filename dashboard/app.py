@@ -23,7 +23,7 @@ st.markdown(
     unsafe_allow_html=True,
 )
 
-_PAGES = Path(__file__).resolve().parent / "pages"
+_PAGES = Path(__file__).resolve().parent / "views"
 navigation = st.navigation(
     [
         st.Page(_PAGES / "explore.py", title="Explore", icon=":material/hub:", default=True),

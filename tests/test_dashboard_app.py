@@ -160,7 +160,7 @@ def test_anomalies_page_ranks_the_explored_graph(cache_dir):
     at = _app()
     _widget(at.selectbox, "layer").set_value("block2").run()  # explore another layer first
     assert not at.exception, [e.message for e in at.exception]
-    at.switch_page("pages/anomalies.py").run()
+    at.switch_page("views/anomalies.py").run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.header[0].value == "Anomalies"
     assert any("block2" in m.value for m in at.markdown)  # follows the explored layer
@@ -190,7 +190,7 @@ def test_anomalies_page_ranks_the_explored_graph(cache_dir):
     table = at.dataframe[0].value
     assert ((table["stability"] * 9).round(6) % 1 == 0).all() and table["stability"].max() > 0.5
     # back on Explore the layer chosen before is still there, and nodes colour by anomaly score
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("views/explore.py").run()
     assert _widget(at.selectbox, "layer").value == "block2"
     _widget(at.selectbox, "colour_by").set_value("anomaly").run()
     assert not at.exception, [e.message for e in at.exception]
@@ -201,7 +201,7 @@ def test_anomalies_page_ranks_the_explored_graph(cache_dir):
 
 def test_compare_page_links_panels_metrics_and_member_flow():
     at = _app()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, [e.message for e in at.exception]
     components = at.get("component_instance")
     assert len(components) == 3  # digits_cnn block3, digits_mlp hidden2, untrained digits_cnn block3
@@ -240,7 +240,7 @@ def test_compare_page_links_panels_metrics_and_member_flow():
 
 def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     at = _app()  # the default exploration fills the cache
-    at.switch_page("pages/zoo_cache.py").run()
+    at.switch_page("views/zoo_cache.py").run()
     assert not at.exception
     models = at.dataframe[0].value
     assert "digits_cnn" in set(models["model"])
@@ -307,7 +307,7 @@ def test_batch_button_renders_the_largest_nodes_left():
 
 def test_robustness_page_draws_clean_and_attacked_graph_and_reruns():
     at = _app()
-    at.switch_page("pages/robustness.py").run()
+    at.switch_page("views/robustness.py").run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.header[0].value == "Robustness"
     args = _graph_args(at)
