@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from topoact import TopoactError
-from topoact.mapper.graph import MapperGraph
+from topoact.mapper.graph import MapperGraph, majority_labels
 
 
 @dataclass
@@ -35,14 +35,6 @@ class Finding:
     classes: list
     sentence: str = ""
     counts: dict = field(default_factory=dict)
-
-
-def _majorities(graph: MapperGraph, labels: np.ndarray) -> list:
-    out = []
-    for members in graph.node_members:
-        values, counts = np.unique(labels[members], return_counts=True)
-        out.append(values[np.lexsort((values, -counts))[0]].item())
-    return out
 
 
 def _path_classes(majority: list, nodes: list[int]) -> list:
@@ -89,7 +81,7 @@ def structure_report(graph: MapperGraph, labels, *, layer: str = "this layer", m
     if graph.n_nodes == 0:
         raise TopoactError("the graph has no nodes")
     ids = graph.node_ids
-    majority = _majorities(graph, labels)
+    majority = majority_labels(graph.node_members, labels)
     g = nx.Graph()
     g.add_nodes_from(range(graph.n_nodes))
     g.add_edges_from(map(tuple, graph.edges.tolist()))

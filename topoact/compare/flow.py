@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from topoact import TopoactError
-from topoact.mapper.graph import MapperGraph, node_membership
+from topoact.mapper.graph import MapperGraph, majority_labels, node_membership
 
 __all__ = ["NOISE", "FLOW_LEVELS", "FlowEvent", "MemberFlow", "member_flow", "member_shares", "node_majorities"]
 
@@ -168,18 +168,9 @@ def _membership_with_noise(side: _Side) -> sp.csr_matrix:
     return sp.hstack([members, noise], format="csr")
 
 
-def _majorities(side: _Side, labels: np.ndarray) -> list:
-    """Majority label of each group (ties: the smaller label)."""
-    out = []
-    for members in side.members:
-        values, counts = np.unique(labels[members], return_counts=True)
-        out.append(values[np.lexsort((values, -counts))[0]].item())
-    return out
-
-
 def node_majorities(graph: MapperGraph, labels, level: str = "node") -> list:
     """Majority label of each node (or component, largest first) of ``graph``."""
-    return _majorities(_side(graph, level), np.asarray(labels))
+    return majority_labels(_side(graph, level).members, np.asarray(labels))
 
 
 def member_flow(

@@ -306,6 +306,22 @@ class MapperGraph:
         return self.to_dict() == other.to_dict()
 
 
+def majority_labels(groups, labels: np.ndarray) -> list:
+    """Majority label of each group of rows (ties: the smaller label), as Python scalars.
+
+    Parameters
+    ----------
+    groups : iterable of ndarray of int
+        Row indices per group (e.g. ``MapperGraph.node_members``).
+    labels : ndarray of shape (n_points,)
+    """
+    out = []
+    for members in groups:
+        values, counts = np.unique(labels[members], return_counts=True)
+        out.append(values[np.lexsort((values, -counts))[0]].item())
+    return out
+
+
 def node_membership(node_members: list[np.ndarray], n_points: int, dtype=bool) -> sp.csc_matrix:
     """Sparse ``(n_points, n_nodes)`` matrix with a one where row i is a member of node j."""
     sizes = np.array([m.size for m in node_members], dtype=np.int64)
