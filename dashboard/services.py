@@ -327,11 +327,6 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
     return done
 
 
-def row_anomaly_scores(acts: ActivationSet, samples) -> np.ndarray:
-    """Each activation row's combined anomaly score (its sample's), for colouring nodes."""
-    return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
-
-
 # ----------------------------------------------------------------------- what nodes see
 #: Side in pixels of a node's visualization as a graph icon and in its tooltip.
 ICON_SIDE = 64

@@ -19,6 +19,7 @@ from dashboard.widgets import (
     render_inspector,
     render_projection,
 )
+from topoact.anomaly import combined_per_row
 from topoact.mapper import LENSES
 from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html, node_stats
 from topoact.viz.projection import available_projections
@@ -199,7 +200,7 @@ if st.session_state["colour_by"] == "anomaly":
     with st.spinner("Scoring samples for anomalies…"):
         report = services.get_anomalies(acts, result, mapper_choice)
     result = dataclasses.replace(result, stats=node_stats(
-        graph, acts.label, acts.prediction, acts.confidence, services.row_anomaly_scores(acts, report.samples)))
+        graph, acts.label, acts.prediction, acts.confidence, combined_per_row(acts, report.samples)))
 
 view = build_graph_view(
     graph, result.stats, result.positions, colour_by=st.session_state["colour_by"], class_names=class_names,

@@ -32,9 +32,11 @@ from topoact.anomaly.report import (  # noqa: E402
     SCORES_KIND,
     AnomalyReport,
     anomaly_report,
+    combined_per_row,
     default_sweep,
     score_samples,
     scores_key,
 )
 
-__all__ += ["SCORES_KIND", "AnomalyReport", "anomaly_report", "default_sweep", "score_samples", "scores_key"]
+__all__ += ["SCORES_KIND", "AnomalyReport", "anomaly_report", "combined_per_row", "default_sweep", "score_samples",
+            "scores_key"]

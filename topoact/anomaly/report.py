@@ -121,6 +121,11 @@ def score_samples(acts: ActivationSet, graph: MapperGraph, *, k: int = 10) -> pd
     return aggregate_by_sample(rows, acts.sample_index)
 
 
+def combined_per_row(acts: ActivationSet, samples: pd.DataFrame) -> np.ndarray:
+    """Each activation row's combined score: its sample's (rows of one sample share it)."""
+    return samples["combined"].reindex(acts.sample_index).to_numpy(dtype=np.float64)
+
+
 def anomaly_report(
     acts: ActivationSet,
     graph: MapperGraph,
@@ -170,8 +175,7 @@ def anomaly_report(
                           k=k, progress=progress, **_model_outputs(acts))
         samples = samples.assign(stability=swept["stability"].reindex(samples.index).to_numpy())
     # node summaries from sample-level scores, mapped back onto the graph's rows
-    by_sample = samples["combined"].reindex(acts.sample_index).to_numpy()
-    row_scores = pd.DataFrame({"label": acts.label, "combined": by_sample})
+    row_scores = pd.DataFrame({"label": acts.label, "combined": combined_per_row(acts, samples)})
     nodes = node_anomaly_summary(graph, row_scores)
     # the candidates of a node as dataset samples, not activation rows
     nodes["top_rows"] = [list(dict.fromkeys(acts.sample_index[rows].tolist())) for rows in nodes["top_rows"]]
