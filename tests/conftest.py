@@ -20,6 +20,15 @@ except ImportError:  # the Mapper engine tests do not need torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def zoo_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One zoo cache folder for the whole session (converted and trained weights are reused)."""
+    folder = tmp_path_factory.getbasetemp() / "topoact-zoo-cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOPOACT_CACHE_DIR", str(folder))
+        yield folder
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (Linux /proc)."""
     children: dict[int, list[int]] = {}

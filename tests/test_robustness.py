@@ -30,12 +30,7 @@ from zoo.perturbed import PerturbedSpec, cached_names, grey_levels, perturb, per
 LIMIT = 200
 
 
-@pytest.fixture(scope="module", autouse=True)
-def zoo_cache(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.getbasetemp() / "topoact-zoo-cache"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TOPOACT_CACHE_DIR", str(folder))
-        yield folder
+pytestmark = pytest.mark.usefixtures("zoo_cache")  # the session zoo cache (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ import zoo
 from zoo import ZooError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def zoo_cache(tmp_path_factory: pytest.TempPathFactory):
-    """One cache folder for the whole session (converted and trained weights are reused)."""
-    folder = tmp_path_factory.getbasetemp() / "topoact-zoo-cache"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TOPOACT_CACHE_DIR", str(folder))
-        yield folder
+pytestmark = pytest.mark.usefixtures("zoo_cache")  # the session zoo cache (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
