@@ -73,7 +73,7 @@ def server(tmp_path_factory):
 
 
 def test_default_exploration_in_chromium(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian chromium missing: run `make chromium`"
     out_dir = Path(os.environ.get("TOPOACT_TEST_OUTPUT", tmp_path))
@@ -124,8 +124,8 @@ def test_default_exploration_in_chromium(server, tmp_path):
         )
         assert f"size: {size}" in tooltip_size
         images = page.locator(".st-key-member_grid img")
-        images.first.wait_for(timeout=30_000)
-        assert images.count() == min(size, 24)
+        # the grid's images arrive one by one: wait until all of them are there
+        expect(images).to_have_count(min(size, 24), timeout=30_000)
         page.get_by_text("Download members (CSV)").wait_for()
         page.evaluate("() => { for (const el of document.querySelectorAll('[data-testid=stMain], section')) el.scrollTo(0, 0); }")
         page.screenshot(path=str(out_dir / "dashboard.png"))
