@@ -59,10 +59,10 @@ def _spec(X: np.ndarray, clusterer: Any) -> dict:
     from topoact.mapper.builder import min_cluster_samples
     from topoact.mapper.cluster import DBSCAN
 
-    if isinstance(clusterer, DBSCAN):
+    if isinstance(clusterer, DBSCAN) and clusterer.fast_metric is not None:
         eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
         return {"kind": "dbscan", "eps": eps, "min_samples": int(clusterer.min_samples),
-                "metric": clusterer.metric, "border": clusterer.border, "random_state": int(clusterer.random_state)}
+                "metric": clusterer.fast_metric, "border": clusterer.border, "random_state": int(clusterer.random_state)}
     return {"kind": "generic", "clusterer": clusterer, "min_size": min_cluster_samples(clusterer)}
 
 

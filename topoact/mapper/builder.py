@@ -112,11 +112,11 @@ def mapper_graph(
         from topoact.distributed.mapper import cluster_elements
 
         labels_per_element = cluster_elements(X, elements, clusterer, engine=ray_engine, progress=progress)
-    elif isinstance(clusterer, DBSCAN):
+    elif is_fast_dbscan(clusterer):
         eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
         if neighbor_graph is None:
             neighbor_graph = EpsilonGraph.build(
-                X, lens_values, eps, metric=clusterer.metric, n_jobs=clusterer.n_jobs,
+                X, lens_values, eps, metric=clusterer.fast_metric, n_jobs=clusterer.n_jobs,
                 random_state=clusterer.random_state,
             )
             neighbor_graph.extend(membership)
@@ -127,7 +127,7 @@ def mapper_graph(
             local_rows[local_of_member] = members
             labels = dbscan_labels(
                 members.size, first, second, clusterer.min_samples, border=clusterer.border,
-                points=X, point_rows=local_rows, metric=clusterer.metric,
+                points=X, point_rows=local_rows, metric=clusterer.fast_metric,
             )
             return labels[local_of_member]
 
@@ -178,6 +178,11 @@ def mapper_graph(
         lens_max=lens_max,
         params=dict(params or {}),
     )
+
+
+def is_fast_dbscan(clusterer) -> bool:
+    """Whether ``clusterer`` is a topoact DBSCAN that the shared epsilon-graph can serve."""
+    return isinstance(clusterer, DBSCAN) and clusterer.fast_metric is not None
 
 
 def generic_labels(X: np.ndarray, members: np.ndarray, clusterer, min_size: int) -> np.ndarray | None:
@@ -354,12 +359,12 @@ class Mapper(BaseEstimator):
         self.eps_ = None
         neighbors = None
         on_ray = resolve_engine(self.engine) is not None
-        if isinstance(self.clusterer_, DBSCAN):
+        if is_fast_dbscan(self.clusterer_):
             report(0.1, "eps")
             self.eps_ = self._resolve_eps(X, fingerprint, previous_eps)
             self.clusterer_.eps_ = self.eps_
             lap("eps")
-        if isinstance(self.clusterer_, DBSCAN) and not on_ray:
+        if is_fast_dbscan(self.clusterer_) and not on_ray:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint)
             neighbors.extend(
@@ -393,23 +398,17 @@ class Mapper(BaseEstimator):
             )
         if isinstance(self.clusterer, DBSCAN):
             return clone(self.clusterer)
-        if isinstance(self.clusterer, sk_cluster.DBSCAN) and self._sklearn_dbscan_is_plain(self.clusterer):
-            # Same algorithm, our neighbour search, scikit-learn's border rule.
-            return DBSCAN(
-                eps=self.clusterer.eps, min_samples=self.clusterer.min_samples,
-                metric=self.clusterer.metric, border="first", n_jobs=self.n_jobs,
-                random_state=self.random_state,
-            )
+        if isinstance(self.clusterer, sk_cluster.DBSCAN):
+            # The drop-in with the same parameters: our neighbour search where it
+            # applies, scikit-learn's border rule.
+            params = {**self.clusterer.get_params(), "n_jobs": self.n_jobs}
+            return DBSCAN(**params, border="first", random_state=self.random_state)
         if not hasattr(self.clusterer, "fit_predict"):
             raise ValueError(
                 f"clusterer must be 'dbscan' or a scikit-learn clusterer with fit_predict, "
                 f"got {type(self.clusterer).__name__}"
             )
         return clone(self.clusterer)
-
-    @staticmethod
-    def _sklearn_dbscan_is_plain(model) -> bool:
-        return model.metric in ("euclidean", "cosine") and model.metric_params is None and model.p in (None, 2)
 
     def _eps_key(self, fingerprint: str | None) -> tuple:
         """What determines the eps rule's choice: the data and the rule's parameters."""
@@ -429,12 +428,12 @@ class Mapper(BaseEstimator):
             and previous.x_fingerprint == fingerprint
             and previous.lens_fingerprint == array_fingerprint(lens_values)
             and previous.eps == self.eps_
-            and previous.metric == self.clusterer_.metric
+            and previous.metric == self.clusterer_.fast_metric
         ):
             previous.n_jobs = self.n_jobs
             return previous
         graph = EpsilonGraph.build(
-            X, lens_values, self.eps_, metric=self.clusterer_.metric, n_jobs=self.n_jobs,
+            X, lens_values, self.eps_, metric=self.clusterer_.fast_metric, n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
         if self.warm_start:

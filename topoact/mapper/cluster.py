@@ -20,13 +20,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.cluster import DBSCAN as SklearnDBSCAN
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from topoact.mapper.neighbors import EpsilonGraph
 
-__all__ = ["DBSCAN", "dbscan_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
+__all__ = ["DBSCAN", "dbscan", "dbscan_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
 
 EPS_RULES = ("auto", "knee")
 
@@ -241,25 +242,40 @@ def choose_eps(
 
 
 class DBSCAN(ClusterMixin, BaseEstimator):
-    """DBSCAN whose neighbour search is topoact's exact, pruned, BLAS-tiled one.
+    """scikit-learn's DBSCAN, with topoact's exact, pruned, BLAS-tiled neighbour search.
 
-    Same results as :class:`sklearn.cluster.DBSCAN` (with ``border="first"``, exactly;
-    with ``border="nearest"``, up to border points next to two clusters), with ``eps``
-    optionally chosen from the data. Inside :class:`~topoact.mapper.Mapper` the
-    neighbour graph is computed once for all cover elements.
+    A drop-in for :class:`sklearn.cluster.DBSCAN`: same parameters, defaults,
+    attributes and results. The fast path runs for Euclidean (or Minkowski with
+    ``p=2``) and cosine distance on dense arrays with the default ``algorithm`` and
+    ``leaf_size`` and no ``sample_weight``; there the labels equal scikit-learn's
+    exactly with ``border="first"`` (the default). Everything else (other metrics,
+    callables, ``metric_params``, ``"precomputed"``, sparse input, ``sample_weight``,
+    a chosen ``algorithm``/``leaf_size``) is passed to scikit-learn's DBSCAN unchanged.
+    Inside :class:`~topoact.mapper.Mapper` the fast path's neighbour graph is computed
+    once for all cover elements.
 
     Parameters
     ----------
-    eps : float or {"auto", "knee"}, default="auto"
-        Neighbourhood radius, or a rule to choose it (see :func:`choose_eps`).
+    eps : float or {"auto", "knee"}, default=0.5
+        Neighbourhood radius, or a rule to choose it from the data (see :func:`choose_eps`).
     min_samples : int, default=5
         Points (itself included) within eps that make a point core.
-    metric : {"euclidean", "cosine"}, default="euclidean"
+    metric : str or callable, default="euclidean"
+        As for scikit-learn; ``"euclidean"``, ``"cosine"`` and ``"minkowski"`` with
+        ``p`` in (None, 2) take the fast path.
+    metric_params : dict or None, default=None
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+    leaf_size : int, default=30
+    p : float or None, default=None
+        Minkowski power.
+    n_jobs : int or None
+        Threads (fast path) or scikit-learn's jobs; results do not depend on it.
     eps_quantile : float in (0, 1], default=0.9
         Quantile used by ``eps="auto"``.
-    border : {"nearest", "first"}, default="nearest"
-    n_jobs : int or None
-        Threads for the neighbour search; results do not depend on it.
+    border : {"first", "nearest"}, default="first"
+        Border points next to two clusters: scikit-learn's rule (the cluster found
+        first) or the cluster of the nearest core neighbour (independent of the row
+        order). Only the fast path offers ``"nearest"``.
     random_state : int, default=0
         Seed for the eps sample and the search's pivots (neither changes results
         for a fixed eps).
@@ -267,65 +283,155 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
+    core_sample_indices_ : ndarray
+    components_ : ndarray of shape (n_core_samples, n_features)
     eps_ : float
         The eps actually used.
-    core_sample_indices_ : ndarray
     """
 
     _parameter_constraints: dict = {
+        **SklearnDBSCAN._parameter_constraints,
         "eps": [Interval(Real, 0.0, None, closed="neither"), StrOptions(set(EPS_RULES))],
-        "min_samples": [Interval(Integral, 1, None, closed="left")],
-        "metric": [StrOptions({"euclidean", "cosine"})],
         "eps_quantile": [Interval(Real, 0.0, 1.0, closed="right")],
         "border": [StrOptions({"nearest", "first"})],
-        "n_jobs": [Integral, None],
         "random_state": [Integral],
     }
 
     def __init__(
         self,
-        eps: float | str = "auto",
+        eps: float | str = 0.5,
+        *,
         min_samples: int = 5,
-        metric: str = "euclidean",
-        eps_quantile: float = 0.9,
-        border: str = "nearest",
+        metric="euclidean",
+        metric_params: dict | None = None,
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        p: float | None = None,
         n_jobs: int | None = None,
+        eps_quantile: float = 0.9,
+        border: str = "first",
         random_state: int = 0,
     ):
         self.eps = eps
         self.min_samples = min_samples
         self.metric = metric
+        self.metric_params = metric_params
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.p = p
+        self.n_jobs = n_jobs
         self.eps_quantile = eps_quantile
         self.border = border
-        self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def resolve_eps(self, X: np.ndarray) -> float:
+    @property
+    def fast_metric(self) -> str | None:
+        """The metric the fast path computes (``"euclidean"``/``"cosine"``), or None
+        when these parameters are scikit-learn's business (then Mapper clusters each
+        cover element with this estimator on its own)."""
+        if self.metric_params is not None or self.algorithm != "auto" or self.leaf_size != 30:
+            return None
+        if not isinstance(self.metric, str):
+            return None
+        if self.metric == "cosine" and self.p is None:
+            return "cosine"
+        if self.metric in ("euclidean", "minkowski", "l2") and self.p in (None, 2):
+            return "euclidean"
+        return None
+
+    def resolve_eps(self, X) -> float:
         """The eps to use on ``X``: the given number, or the rule's choice."""
         if isinstance(self.eps, str):
             return choose_eps(
                 X,
                 self.eps,
                 self.min_samples,
-                metric=self.metric,
+                metric=self.fast_metric or self.metric,
                 quantile=self.eps_quantile,
                 random_state=self.random_state,
             )
         return float(self.eps)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Cluster ``X``. Returns self."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self.eps_ = self.resolve_eps(X)
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X`` (features, or distances with ``metric="precomputed"``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or (n_samples, n_samples)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample (scikit-learn's meaning); handled by scikit-learn.
+
+        Returns
+        -------
+        self
+        """
+        X = validate_data(self, X, accept_sparse="csr")
+        metric = self.fast_metric
+        if metric is None or sample_weight is not None or sp.issparse(X):
+            self.eps_ = self.resolve_eps(X)
+            theirs = SklearnDBSCAN(
+                eps=self.eps_, min_samples=self.min_samples, metric=self.metric,
+                metric_params=self.metric_params, algorithm=self.algorithm, leaf_size=self.leaf_size,
+                p=self.p, n_jobs=self.n_jobs,
+            ).fit(X, sample_weight=sample_weight)
+            self.labels_ = theirs.labels_
+            self.core_sample_indices_ = theirs.core_sample_indices_
+            self.components_ = theirs.components_
+            return self
+        data = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+        if not np.all(np.isfinite(data)):
+            raise ValueError("Input X contains NaN or infinity.")
+        self.eps_ = self.resolve_eps(data)
         self.labels_, degree = dbscan_rows(
-            X, None, self.eps_, self.min_samples, metric=self.metric, border=self.border,
+            data, None, self.eps_, self.min_samples, metric=metric, border=self.border,
             n_jobs=self.n_jobs, random_state=self.random_state,
         )
         self.core_sample_indices_ = np.flatnonzero(degree >= self.min_samples)
+        if self.core_sample_indices_.size:
+            self.components_ = X[self.core_sample_indices_].copy()
+        else:
+            self.components_ = np.empty((0, X.shape[1]))
         return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Cluster ``X`` and return the labels (see :meth:`fit`)."""
+        self.fit(X, sample_weight=sample_weight)
+        return self.labels_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.pairwise = self.metric == "precomputed"
+        tags.input_tags.sparse = True
         return tags
+
+
+def dbscan(
+    X,
+    eps: float | str = 0.5,
+    *,
+    min_samples: int = 5,
+    metric="minkowski",
+    metric_params: dict | None = None,
+    algorithm: str = "auto",
+    leaf_size: int = 30,
+    p: float | None = 2,
+    sample_weight=None,
+    n_jobs: int | None = None,
+):
+    """DBSCAN as a function, like :func:`sklearn.cluster.dbscan` (see :class:`DBSCAN`).
+
+    Returns
+    -------
+    core_samples : ndarray of shape (n_core_samples,)
+        Indices of the core samples.
+    labels : ndarray of shape (n_samples,)
+        Cluster of each point, ``-1`` for noise.
+    """
+    est = DBSCAN(
+        eps=eps, min_samples=min_samples, metric=metric, metric_params=metric_params,
+        algorithm=algorithm, leaf_size=leaf_size, p=p, n_jobs=n_jobs,
+    )
+    est.fit(X, sample_weight=sample_weight)
+    return est.core_sample_indices_, est.labels_
