@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["relu_gaussian_mixture", "noisy_circle", "y_shape", "blobs"]
+__all__ = ["relu_gaussian_mixture", "noisy_circle", "y_shape", "blobs", "SHAPES", "Shape", "planar_shape", "embedded_shape"]
 
 
 def relu_gaussian_mixture(
@@ -86,3 +88,77 @@ def blobs(n_blobs: int = 3, n_per_blob: int = 200, dim: int = 5, seed: int = 0) 
     centres = 20.0 * np.eye(max(n_blobs, dim))[:n_blobs, :dim] if n_blobs <= dim else 20.0 * rng.standard_normal((n_blobs, dim))
     labels = np.repeat(np.arange(n_blobs), n_per_blob)
     return centres[labels] + rng.standard_normal((labels.size, dim)), labels
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A planar shape of known topology: what a Mapper graph of it must show."""
+
+    name: str
+    components: int
+    loops: int
+    description: str
+
+
+#: The shapes of the shape benchmark, by name. All lie in about [-3, 3] x [-1, 2].
+SHAPES: dict[str, Shape] = {
+    s.name: s
+    for s in (
+        Shape("circle", 1, 1, "unit circle"),
+        Shape("two_circles", 2, 2, "two unit circles, centres 3 apart (gap 1)"),
+        Shape("figure_eight", 1, 2, "two unit circles touching at the origin"),
+        Shape("y", 1, 0, "a stem and two arms meeting at one branch point"),
+        Shape("blobs", 3, 0, "three Gaussian blobs (sd 0.15), centres 3 apart"),
+        Shape("line", 1, 0, "a segment of length 4"),
+    )
+}
+
+
+def planar_shape(name: str, n_samples: int, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+    """``n_samples`` points of the shape ``name`` (see :data:`SHAPES`) in 2-D, plus Gaussian noise.
+
+    Points are spread over the shape in proportion to its length (blobs: equal
+    thirds); ``noise`` is the standard deviation of the isotropic 2-D noise added.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples, 2)
+    """
+    if name not in SHAPES:
+        raise ValueError(f"unknown shape {name!r}; known: {', '.join(SHAPES)}")
+    rng = np.random.default_rng(seed)
+    if name in ("circle", "two_circles", "figure_eight"):
+        angle = rng.uniform(0, 2 * np.pi, n_samples)
+        points = np.c_[np.cos(angle), np.sin(angle)]
+        side = rng.integers(0, 2, n_samples)
+        if name == "two_circles":
+            points[:, 0] += np.where(side == 0, -1.5, 1.5)
+        elif name == "figure_eight":
+            points[:, 0] += np.where(side == 0, -1.0, 1.0)
+    elif name == "y":
+        arm = rng.integers(0, 3, n_samples)
+        t = rng.uniform(0, 1, n_samples)
+        direction = np.array([[0.0, -1.0], [-np.sqrt(0.5), np.sqrt(0.5)], [np.sqrt(0.5), np.sqrt(0.5)]])
+        points = 1.5 * t[:, None] * direction[arm]
+    elif name == "blobs":
+        centres = 3.0 * np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+        points = centres[rng.integers(0, 3, n_samples)] + 0.15 * rng.standard_normal((n_samples, 2))
+    else:  # line
+        points = np.c_[rng.uniform(-2, 2, n_samples), np.zeros(n_samples)]
+    return points + noise * rng.standard_normal((n_samples, 2))
+
+
+def embedded_shape(name: str, n_samples: int, dim: int = 2, noise: float = 0.02, seed: int = 0,
+                   dtype=np.float64) -> np.ndarray:
+    """:func:`planar_shape` rotated into ``dim`` dimensions by a seeded random orthonormal map.
+
+    The noise is added in the plane before the rotation, so distances (and the
+    shape) are those of the 2-D points in every ``dim``.
+    """
+    points = planar_shape(name, n_samples, noise=noise, seed=seed)
+    if dim == 2:
+        return points.astype(dtype)
+    if dim < 2:
+        raise ValueError(f"dim must be at least 2, got {dim}")
+    basis, _ = np.linalg.qr(np.random.default_rng(seed + 7919).standard_normal((dim, 2)))
+    return (points @ basis.T).astype(dtype)

@@ -14,12 +14,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from topoact.distributed.engine import RayEngine, resolve_engine
-from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_labels
+from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_labels, dbscan_rows
 from topoact.mapper.cover import COVERS, make_cover
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, resolve_n_jobs
 from topoact.mapper.nerve import nerve_edges
+from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
 
@@ -65,6 +66,7 @@ def mapper_graph(
     params: dict | None = None,
     engine: str | RayEngine = "local",
     progress: Callable[[int, int], None] | None = None,
+    element_eps: np.ndarray | None = None,
 ) -> MapperGraph:
     """Cluster every cover element and connect the clusters: the Mapper graph.
 
@@ -95,6 +97,10 @@ def mapper_graph(
         used. The graph is the same.
     progress : callable(done, total), optional
         Called as elements finish (Ray engine).
+    element_eps : ndarray of shape (n_elements,), optional
+        With a topoact DBSCAN: the eps of each cover element (``eps="adaptive"``);
+        each element is then clustered with its own exact epsilon-graph
+        (:func:`~topoact.mapper.cluster.dbscan_rows`) and ``neighbor_graph`` is not used.
 
     Returns
     -------
@@ -108,7 +114,25 @@ def mapper_graph(
         for e in range(membership.shape[1])
     ]
     ray_engine = resolve_engine(engine)
-    if ray_engine is not None:
+    if element_eps is not None and is_fast_dbscan(clusterer):
+
+        def cluster_element(e: int) -> np.ndarray:
+            members = elements[e]
+            if members.size == 0 or not np.isfinite(element_eps[e]):
+                return np.full(members.size, -1, dtype=np.int64)
+            labels, _ = dbscan_rows(
+                X, members, float(element_eps[e]), clusterer.min_samples, metric=clusterer.fast_metric,
+                border=clusterer.border, random_state=clusterer.random_state,
+            )
+            return labels
+
+        n_workers = resolve_n_jobs(n_jobs)
+        if n_workers > 1:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                labels_per_element = list(pool.map(cluster_element, range(len(elements))))
+        else:
+            labels_per_element = [cluster_element(e) for e in range(len(elements))]
+    elif ray_engine is not None:
         from topoact.distributed.mapper import cluster_elements
 
         labels_per_element = cluster_elements(X, elements, clusterer, engine=ray_engine, progress=progress)
@@ -210,19 +234,31 @@ class Mapper(BaseEstimator):
     lens : str, array, callable, list or transformer, default="l2norm"
         The filter function; see :func:`topoact.mapper.lens.make_lens`. TopoAct used
         the L2 norm of the activation vector.
-    n_intervals : int >= 1, default=30
-        Intervals per lens dimension (KeplerMapper's ``n_cubes``).
+    n_intervals : int >= 1 or "auto", default=30
+        Intervals per lens dimension (KeplerMapper's ``n_cubes``). ``"auto"``:
+        Carrière–Michel–Oudot's resolution rule for 1-D lenses
+        (:func:`~topoact.mapper.scale.cmo_resolution`; Carrière, Michel, Oudot,
+        "Statistical analysis and parameter selection for Mapper", JMLR 19(1), 2018);
+        a lens with more dimensions raises an error asking for an integer.
     overlap : float in [0, 1), default=0.3
         Fraction shared by neighbouring intervals (KeplerMapper's ``perc_overlap``).
     cover : {"uniform", "balanced"} or cover object, default="uniform"
-    clusterer : "dbscan" or a scikit-learn clusterer, default="dbscan"
+    clusterer : "dbscan", "hdbscan" or a scikit-learn clusterer, default="dbscan"
         ``"dbscan"`` uses topoact's DBSCAN with ``eps``, ``min_samples``, ``metric``;
+        ``"hdbscan"`` scikit-learn's :class:`~sklearn.cluster.HDBSCAN` in every cover
+        element with ``min_cluster_size``, ``min_samples`` and ``metric`` (no eps);
         a :class:`sklearn.cluster.DBSCAN` object is run by the same engine with its
         own parameters and scikit-learn's border rule; any other clusterer is
         cloned and fit on each cover element.
-    eps : float > 0 or {"auto", "knee"}, default="auto"
-        DBSCAN radius, or the rule to choose it (see :func:`~topoact.mapper.cluster.choose_eps`).
+    eps : float > 0 or {"auto", "knee", "hausdorff", "adaptive"}, default="auto"
+        DBSCAN radius, or the rule to choose it (see :mod:`topoact.mapper.scale`):
+        ``"hausdorff"`` is one global scale from the data (Carrière–Michel–Oudot's
+        subsampled Hausdorff distance), ``"adaptive"`` one eps per cover element
+        (3 x the median k-NN distance of its points; TopoAct's "eps adaptive").
     min_samples : int >= 1, default=5
+    min_cluster_size : int >= 2, default=10
+        HDBSCAN's smallest cluster (``clusterer="hdbscan"`` only); elements with
+        fewer points are not clustered.
     metric : {"euclidean", "cosine"}, default="euclidean"
     eps_quantile : float in (0, 1], default=0.9
         Quantile of the k-NN distance used by ``eps="auto"``.
@@ -251,8 +287,17 @@ class Mapper(BaseEstimator):
     lens_values_ : ndarray of shape (n_samples, n_lens_dims)
     cover_ : fitted cover
     clusterer_ : the clusterer used
+    n_intervals_ : int
+        Intervals per lens dimension used (the rule's choice for ``"auto"``).
     eps_ : float or None
-        DBSCAN radius used (None for other clusterers).
+        DBSCAN radius used (None for other clusterers; for ``eps="adaptive"`` the
+        median of ``element_eps_``).
+    element_eps_ : ndarray of shape (n_elements,) or None
+        Per-element eps under ``eps="adaptive"`` (nan for elements with under two
+        points); None otherwise.
+    scale_ : float or None
+        The data's scale from :func:`~topoact.mapper.scale.hausdorff_scale` when a
+        rule used it (``eps="hausdorff"`` or ``n_intervals="auto"``).
     neighbors_ : EpsilonGraph or None
     timings_ : dict
         Seconds spent in each stage of the last fit.
@@ -260,12 +305,13 @@ class Mapper(BaseEstimator):
 
     _parameter_constraints: dict = {
         "lens": "no_validation",
-        "n_intervals": [Interval(Integral, 1, None, closed="left")],
+        "n_intervals": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "overlap": [Interval(Real, 0.0, 1.0, closed="left")],
         "cover": [StrOptions(set(COVERS)), HasMethods(["fit", "transform"])],
-        "clusterer": [StrOptions({"dbscan"}), HasMethods(["fit_predict"])],
+        "clusterer": [StrOptions({"dbscan", "hdbscan"}), HasMethods(["fit_predict"])],
         "eps": [Interval(Real, 0.0, None, closed="neither"), StrOptions(set(EPS_RULES))],
         "min_samples": [Interval(Integral, 1, None, closed="left")],
+        "min_cluster_size": [Interval(Integral, 2, None, closed="left")],
         "metric": [StrOptions({"euclidean", "cosine"})],
         "eps_quantile": [Interval(Real, 0.0, 1.0, closed="right")],
         "border": [StrOptions({"nearest", "first"})],
@@ -279,12 +325,13 @@ class Mapper(BaseEstimator):
     def __init__(
         self,
         lens="l2norm",
-        n_intervals: int = 30,
+        n_intervals: int | str = 30,
         overlap: float = 0.3,
         cover="uniform",
         clusterer="dbscan",
         eps: float | str = "auto",
         min_samples: int = 5,
+        min_cluster_size: int = 10,
         metric: str = "euclidean",
         eps_quantile: float = 0.9,
         border: str = "nearest",
@@ -301,6 +348,7 @@ class Mapper(BaseEstimator):
         self.clusterer = clusterer
         self.eps = eps
         self.min_samples = min_samples
+        self.min_cluster_size = min_cluster_size
         self.metric = metric
         self.eps_quantile = eps_quantile
         self.border = border
@@ -349,7 +397,14 @@ class Mapper(BaseEstimator):
         lap("lens")
 
         report(0.05, "cover")
-        self.cover_ = clone(make_cover(self.cover, self.n_intervals, self.overlap))
+        self.scale_ = None
+        self.n_intervals_ = self.n_intervals
+        if self.n_intervals == "auto":
+            self.n_intervals_ = cmo_resolution(
+                lens_values, X, self.overlap, metric=self.metric, random_state=self.random_state,
+            )
+            self.scale_ = self._data_scale(X)
+        self.cover_ = clone(make_cover(self.cover, self.n_intervals_, self.overlap))
         self.cover_.fit(lens_values)
         membership = self.cover_.transform(lens_values)
         lap("cover")
@@ -357,14 +412,28 @@ class Mapper(BaseEstimator):
         self.clusterer_ = self._make_clusterer()
         previous_eps = getattr(self, "eps_", None)
         self.eps_ = None
+        self.element_eps_ = None
         neighbors = None
         on_ray = resolve_engine(self.engine) is not None
-        if is_fast_dbscan(self.clusterer_):
+        adaptive = is_fast_dbscan(self.clusterer_) and self.clusterer_.eps == "adaptive"
+        if adaptive:
+            report(0.1, "eps per cover element")
+            self.element_eps_ = element_scales(
+                X, membership, self.clusterer_.min_samples, metric=self.clusterer_.fast_metric,
+                random_state=self.random_state,
+            )
+            finite = self.element_eps_[np.isfinite(self.element_eps_)]
+            self.eps_ = float(np.median(finite)) if finite.size else float(np.finfo(np.float64).tiny)
+            self.clusterer_.eps_ = self.eps_
+            lap("eps")
+        elif is_fast_dbscan(self.clusterer_):
             report(0.1, "eps")
             self.eps_ = self._resolve_eps(X, fingerprint, previous_eps)
             self.clusterer_.eps_ = self.eps_
+            if self.clusterer_.eps == "hausdorff":
+                self.scale_ = self.eps_
             lap("eps")
-        if is_fast_dbscan(self.clusterer_) and not on_ray:
+        if is_fast_dbscan(self.clusterer_) and not on_ray and not adaptive:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint)
             neighbors.extend(
@@ -378,7 +447,8 @@ class Mapper(BaseEstimator):
         params = self._graph_params()
         self.graph_ = mapper_graph(
             X, lens_values, membership, self.clusterer_, neighbor_graph=neighbors,
-            min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params, engine=self.engine,
+            min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params,
+            engine="local" if adaptive else self.engine, element_eps=self.element_eps_,
             progress=lambda done, total: report(0.15 + 0.8 * done / max(total, 1), "clustering cover elements on Ray"),
         )
         lap("clustering_and_nerve")
@@ -390,6 +460,11 @@ class Mapper(BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _make_clusterer(self):
+        if self.clusterer == "hdbscan":
+            return sk_cluster.HDBSCAN(
+                min_cluster_size=self.min_cluster_size, min_samples=self.min_samples, metric=self.metric,
+                copy=False,  # each element gets its own copy X[members]
+            )
         if isinstance(self.clusterer, str):
             return DBSCAN(
                 eps=self.eps, min_samples=self.min_samples, metric=self.metric,
@@ -453,4 +528,56 @@ class Mapper(BaseEstimator):
         for where_not_what in ("n_jobs", "warm_start", "engine"):  # the graph does not depend on them
             params.pop(where_not_what, None)
         params["eps_used"] = self.eps_
+        params["n_intervals_used"] = int(self.n_intervals_) if self.n_intervals_ != "auto" else None
+        if self.element_eps_ is not None:
+            params["element_eps"] = [None if not np.isfinite(v) else float(v) for v in self.element_eps_]
+        params["choices"] = self.explain_choices()
         return params
+
+    def _data_scale(self, X: np.ndarray) -> float:
+        from topoact.mapper.scale import hausdorff_scale
+
+        return hausdorff_scale(X, metric=self.metric, random_state=self.random_state)
+
+    def explain_choices(self) -> list[str]:
+        """One sentence per parameter of the last fit that a rule chose, saying what and why.
+
+        Returns
+        -------
+        list of str
+            Empty when every parameter was given as a number.
+        """
+        sentences: list[str] = []
+        if self.n_intervals == "auto" and getattr(self, "n_intervals_", None) is not None:
+            sentences.append(
+                f"{self.n_intervals_} intervals: Carrière–Michel–Oudot's resolution for a 1-D lens at "
+                f"overlap {self.overlap:g} (the largest lens step between points within the data's "
+                f"scale {self.scale_:.3g})"
+            )
+        k = max(1, self.min_samples - 1)
+        if isinstance(getattr(self, "clusterer_", None), sk_cluster.HDBSCAN):
+            sentences.append(
+                f"HDBSCAN in each cover element: min cluster size {self.min_cluster_size}, "
+                f"min samples {self.min_samples} (no eps)"
+            )
+        elif isinstance(self.eps, str) and getattr(self, "eps_", None) is not None:
+            rule = self.eps
+            if rule == "adaptive":
+                finite = self.element_eps_[np.isfinite(self.element_eps_)]
+                low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+                sentences.append(
+                    f"eps {low:.3g}–{high:.3g} per element (median {self.eps_:.3g}): "
+                    f"{ADAPTIVE_FACTOR:g} × the median {k}-NN distance of each element's points"
+                )
+            elif rule == "hausdorff":
+                sentences.append(
+                    f"eps {self.eps_:.3g}: the data's scale, the mean Hausdorff distance between a sample "
+                    "and its random subsamples (Carrière–Michel–Oudot)"
+                )
+            elif rule == "knee":
+                sentences.append(f"eps {self.eps_:.3g}: 0.75 × the knee of the sorted {k}-NN distances (TopoBERT)")
+            else:
+                sentences.append(
+                    f"eps {self.eps_:.3g}: the {self.eps_quantile:g} quantile of the {k}-NN distances"
+                )
+        return sentences

@@ -26,10 +26,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from topoact.mapper.neighbors import EpsilonGraph
+from topoact.mapper.scale import ADAPTIVE_FACTOR, EPS_RULES, hausdorff_scale
 
 __all__ = ["DBSCAN", "dbscan", "dbscan_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
-
-EPS_RULES = ("auto", "knee")
 
 
 def dbscan_labels(
@@ -213,13 +212,19 @@ def choose_eps(
 
     Parameters
     ----------
-    rule : {"auto", "knee"}
+    rule : {"auto", "knee", "hausdorff", "adaptive"}
         ``"auto"``: the ``quantile`` of those distances (at ``eps`` equal to it, about
         that share of points is core). ``"knee"``: TopoBERT's rule, 0.75 times the
         knee of the sorted distances (the point farthest below the chord).
+        ``"hausdorff"``: Carrière–Michel–Oudot's subsampled Hausdorff distance
+        (:func:`topoact.mapper.scale.hausdorff_scale`). ``"adaptive"``: three times
+        the median of those distances (inside a Mapper, computed per cover element,
+        see :func:`topoact.mapper.scale.element_scales`).
     """
     if rule not in EPS_RULES:
         raise ValueError(f"unknown eps rule {rule!r}; valid: a positive number or one of {EPS_RULES}")
+    if rule == "hausdorff":
+        return hausdorff_scale(X, metric=metric, sample_size=sample_size, random_state=random_state)
     n = X.shape[0]
     k = max(1, min(min_samples - 1, n - 1))
     if n < 2:
@@ -231,6 +236,8 @@ def choose_eps(
     kth = np.sort(distances[:, k])
     if rule == "auto":
         eps = float(np.quantile(kth, quantile))
+    elif rule == "adaptive":
+        eps = ADAPTIVE_FACTOR * float(np.median(kth))
     else:
         x = np.linspace(0.0, 1.0, kth.size)
         span = kth[-1] - kth[0]
@@ -256,7 +263,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    eps : float or {"auto", "knee"}, default=0.5
+    eps : float or {"auto", "knee", "hausdorff", "adaptive"}, default=0.5
         Neighbourhood radius, or a rule to choose it from the data (see :func:`choose_eps`).
     min_samples : int, default=5
         Points (itself included) within eps that make a point core.
