@@ -1,6 +1,6 @@
 """Command line: ``python -m topoact <command> ...``.
 
-Each command lives beside the code it drives, in a module that exposes
+Each command is one module of this package (``topoact/cli/<command>.py``) that exposes
 ``add_parser(subparsers)``; the parser it adds sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. This module only wires them together and
 turns user errors into one clear line.
@@ -17,15 +17,15 @@ from topoact import TopoactError, __version__
 
 # Command name -> module that defines it, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
-    "zoo": "zoo.cli",
-    "extract": "topoact.extract.cli",
-    "mapper": "topoact.mapper.cli",
-    "cache": "topoact.cache.cli",
-    "anomalies": "topoact.anomaly.cli",
-    "compare": "topoact.compare.cli",
-    "featvis": "topoact.featvis.cli",
-    "attack": "topoact.robustness.attack_cli",
-    "robustness": "topoact.robustness.cli",
+    "zoo": "topoact.cli.zoo",
+    "extract": "topoact.cli.extract",
+    "mapper": "topoact.cli.mapper",
+    "cache": "topoact.cli.cache",
+    "anomalies": "topoact.cli.anomalies",
+    "compare": "topoact.cli.compare",
+    "featvis": "topoact.cli.featvis",
+    "attack": "topoact.cli.attack",
+    "robustness": "topoact.cli.robustness",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(COMMANDS.values())
 

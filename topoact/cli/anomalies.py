@@ -13,7 +13,7 @@ from topoact import TopoactError
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``anomalies`` command."""
-    from topoact.extract.cli import add_source_arguments
+    from topoact.cli.extract import add_source_arguments
 
     parser = subparsers.add_parser(
         "anomalies",
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise TopoactError(f"--csv must end in .csv; got {args.csv}")
     import zoo
     from topoact.cache import Store
-    from topoact.extract.cli import activations_from_args
+    from topoact.cli.extract import activations_from_args
     from topoact.mapper import Mapper, get_or_build_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     """Make (or read) every requested perturbed set and print what each does to the model."""
     import pandas as pd
 
-    from topoact.mapper.cli import fraction_bar
+    from topoact.cli.mapper import fraction_bar
     from zoo.perturbed import ATTACKS
 
     check_common(args)

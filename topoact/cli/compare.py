@@ -12,8 +12,8 @@ from topoact import TopoactError
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` command."""
-    from topoact.extract.cli import add_data_arguments
-    from topoact.mapper.cli import add_mapper_arguments
+    from topoact.cli.extract import add_data_arguments
+    from topoact.cli.mapper import add_mapper_arguments
 
     parser = subparsers.add_parser(
         "compare",
@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from topoact.compare.plots import FIGURE_SUFFIXES
-    from topoact.extract.cli import check_data_args
-    from topoact.mapper.cli import fraction_bar, mapper_from_args
+    from topoact.cli.extract import check_data_args
+    from topoact.cli.mapper import fraction_bar, mapper_from_args
 
     for option, value, suffixes in (("--csv", args.csv, (".csv",)), ("--plot", args.plot, FIGURE_SUFFIXES),
                                     ("--stability", args.stability, FIGURE_SUFFIXES)):
@@ -128,7 +128,7 @@ def _print_flows(comparison, per_pair: int = 3) -> None:
 def _stability(comparison, mapper, args: argparse.Namespace) -> None:
     from topoact.compare.plots import save_figure, stability_figure
     from topoact.compare.stability import parameter_stability
-    from topoact.mapper.cli import fraction_bar
+    from topoact.cli.mapper import fraction_bar
 
     first = comparison.runs[0]
     with fraction_bar(disable=args.quiet) as progress:

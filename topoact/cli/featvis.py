@@ -23,8 +23,8 @@ from topoact import TopoactError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``featvis`` command."""
-    from topoact.extract.cli import add_source_arguments
-    from topoact.mapper.cli import add_mapper_arguments
+    from topoact.cli.extract import add_source_arguments
+    from topoact.cli.mapper import add_mapper_arguments
 
     parser = subparsers.add_parser(
         "featvis",
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     """Compute, cache, print (and write) the nodes' visualizations."""
     _check(args)
     import zoo
-    from topoact.extract.cli import activations_from_args
-    from topoact.mapper.cli import fit_graph
+    from topoact.cli.extract import activations_from_args
+    from topoact.cli.mapper import fit_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     acts = activations_from_args(args, [layer])[layer]

@@ -31,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
     parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
     from topoact.distributed.engine import add_engine_arguments
-    from topoact.extract.cli import add_source_arguments
+    from topoact.cli.extract import add_source_arguments
 
     add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
     source = parser.add_argument_group("activations from the zoo (instead of --input)")
@@ -251,7 +251,7 @@ def _graph_page(graph, labels, acts, args) -> str:
 def _activations(args: argparse.Namespace):
     """The activation set named by --model/--dataset/--layer (cached or extracted)."""
     import zoo
-    from topoact.extract.cli import activations_from_args
+    from topoact.cli.extract import activations_from_args
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     return activations_from_args(args, [layer])[layer]

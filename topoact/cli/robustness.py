@@ -15,7 +15,7 @@ OUTPUT_SUFFIXES = (".html", ".json")
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``robustness`` command."""
     from topoact.extract.names import IMAGE_SAMPLINGS
-    from topoact.robustness.attack_cli import add_attack_arguments
+    from topoact.cli.attack import add_attack_arguments
 
     parser = subparsers.add_parser(
         "robustness",
@@ -53,7 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace):
     """A :class:`RobustnessConfig` from the parsed arguments (every range checked)."""
     from topoact.extract.names import IMAGE_SAMPLINGS
-    from topoact.robustness.attack_cli import check_common, strengths_from_args
+    from topoact.cli.attack import check_common, strengths_from_args
     from topoact.robustness.report import RobustnessConfig
     from zoo.perturbed import parse_strength
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the study and print its tables."""
     import pandas as pd
 
-    from topoact.mapper.cli import fraction_bar
+    from topoact.cli.mapper import fraction_bar
     from topoact.robustness.report import robustness_report
 
     config = config_from_args(args)

@@ -18,7 +18,7 @@ import importlib
 
 from topoact.extract.names import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
 
-# Everything else imports torch: loaded on first use, so that ``topoact.extract.cli``
+# Everything else imports torch: loaded on first use, so that ``topoact.cli.extract``
 # (and the command lines that share its arguments) start without it.
 _LAZY = {
     "Entry": "adapters", "ItemsDataset": "adapters", "ModuleModel": "adapters",
