@@ -112,3 +112,17 @@ def test_hdbscan_clusterer_uses_min_cluster_size():
     assert "HDBSCAN" in m.explain_choices()[0]
     with pytest.raises(ValueError, match="min_cluster_size"):
         Mapper(clusterer="hdbscan", min_cluster_size=1).fit(X)
+
+
+def test_stability_sweep_can_start_from_the_resolution_rule(circle_64d):
+    from topoact.compare import parameter_stability
+    from topoact.compare.stability import auto_interval_grid
+
+    mapper = Mapper(lens="pca", eps="hausdorff")
+    k = Mapper(lens="pca", n_intervals="auto", overlap=0.3, eps="hausdorff").fit(circle_64d).n_intervals_
+    grid = auto_interval_grid(circle_64d, mapper, 0.3)
+    assert k in grid and min(grid) < k < max(grid)
+    result = parameter_stability(circle_64d[:800], n_intervals="auto", overlaps=(0.3,), eps=("hausdorff",), mapper=mapper)
+    assert sorted(result.table["n_intervals"]) == auto_interval_grid(circle_64d[:800], mapper, 0.3)
+    with pytest.raises(TopoactError, match="'auto'"):
+        parameter_stability(circle_64d, n_intervals="many")

@@ -24,9 +24,9 @@ __all__ = [
     "graph_scores", "node_anomaly_summary", "rank_order", "rank_samples", "stability", "vector_scores",
 ]
 
-from topoact.anomaly.structure import Finding, structure_report  # noqa: E402
+from topoact.anomaly.structure import Finding, GraphFeature, feature_confidence, graph_features, structure_report  # noqa: E402
 
-__all__ += ["Finding", "structure_report"]
+__all__ += ["Finding", "GraphFeature", "feature_confidence", "graph_features", "structure_report"]
 
 from topoact.anomaly.report import (  # noqa: E402
     SCORES_KIND,

@@ -29,7 +29,7 @@ from topoact.anomaly.structure import structure_report
 from topoact.compare.metrics import graph_metrics
 from topoact.mapper.builder import Mapper, check_data
 
-__all__ = ["FEATURE_KINDS", "Feature", "StabilityResult", "parameter_stability"]
+__all__ = ["FEATURE_KINDS", "Feature", "StabilityResult", "parameter_stability", "auto_interval_grid"]
 
 #: The structure tracked through a sweep.
 FEATURE_KINDS: tuple[str, ...] = ("component", "loop", "branch")
@@ -128,11 +128,33 @@ def _match(a: list[Feature], b: list[Feature], n_points: int, threshold: float) 
     return pairs
 
 
+def auto_interval_grid(X, mapper: Mapper | None, overlap: float,
+                       factors: Sequence[float] = (0.5, 0.75, 1.0, 1.5, 2.0)) -> list[int]:
+    """Interval counts around Carrière–Michel–Oudot's resolution for ``mapper``'s lens at ``overlap``.
+
+    Returns
+    -------
+    list of int
+        ``round(f * k)`` for each factor (at least 1, duplicates removed), ``k`` the
+        rule's choice (:func:`topoact.mapper.scale.cmo_resolution`).
+    """
+    from sklearn.base import clone
+
+    from topoact.mapper.lens import make_lens
+    from topoact.mapper.scale import cmo_resolution
+
+    base = mapper if mapper is not None else Mapper()
+    lens = make_lens(base.lens) if isinstance(base.lens, np.ndarray) else clone(make_lens(base.lens))
+    values = np.asarray(lens.fit_transform(X), dtype=np.float64)
+    k = cmo_resolution(values, X, overlap, metric=base.metric, random_state=base.random_state)
+    return sorted({max(1, int(round(f * k))) for f in factors})
+
+
 def parameter_stability(
     X,
     labels=None,
     *,
-    n_intervals: Sequence[int] = (8, 12, 16, 20, 30, 40),
+    n_intervals: Sequence[int] | str = (8, 12, 16, 20, 30, 40),
     overlaps: Sequence[float] = (0.2, 0.3, 0.4, 0.5),
     eps: Sequence[float | str] = ("auto",),
     mapper: Mapper | None = None,
@@ -149,6 +171,9 @@ def parameter_stability(
         Classes, for the metrics and to name what each feature holds.
     n_intervals, overlaps : sequences
         The grid (sorted here); ``n_intervals`` is the barcode's axis.
+        ``n_intervals="auto"`` starts from Carrière–Michel–Oudot's resolution ``k``
+        for the middle overlap (:func:`topoact.mapper.scale.cmo_resolution`; 1-D
+        lenses only) and sweeps ``k/2, 3k/4, k, 3k/2, 2k`` (see :func:`auto_interval_grid`).
     eps : sequence of float or 'auto' / 'knee'
         DBSCAN radii; each value costs one neighbour search, every cover after it a re-cover.
     mapper : Mapper, optional
@@ -169,8 +194,14 @@ def parameter_stability(
     start = time.perf_counter()
     X = check_data(X)
     n = X.shape[0]
-    grid_n = sorted({int(v) for v in n_intervals})
     grid_o = sorted({float(v) for v in overlaps})
+    if isinstance(n_intervals, str):
+        if n_intervals != "auto":
+            raise TopoactError(f"n_intervals must be a sequence of whole numbers or 'auto'; got {n_intervals!r}")
+        if not grid_o:
+            raise TopoactError("the sweep needs at least one n_intervals, one overlap and one eps")
+        n_intervals = auto_interval_grid(X, mapper, grid_o[len(grid_o) // 2])
+    grid_n = sorted({int(v) for v in n_intervals})
     grid_e = list(dict.fromkeys(eps))
     if not grid_n or not grid_o or not grid_e:
         raise TopoactError("the sweep needs at least one n_intervals, one overlap and one eps")

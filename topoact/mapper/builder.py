@@ -67,6 +67,7 @@ def mapper_graph(
     engine: str | RayEngine = "local",
     progress: Callable[[int, int], None] | None = None,
     element_eps: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> MapperGraph:
     """Cluster every cover element and connect the clusters: the Mapper graph.
 
@@ -101,6 +102,9 @@ def mapper_graph(
         With a topoact DBSCAN: the eps of each cover element (``eps="adaptive"``);
         each element is then clustered with its own exact epsilon-graph
         (:func:`~topoact.mapper.cluster.dbscan_rows`) and ``neighbor_graph`` is not used.
+    sample_weight : ndarray of shape (n_samples,), optional
+        How often each row counts for DBSCAN's core test (a bootstrap resample's
+        multiplicities; used on the shared epsilon-graph path only).
 
     Returns
     -------
@@ -152,6 +156,7 @@ def mapper_graph(
             labels = dbscan_labels(
                 members.size, first, second, clusterer.min_samples, border=clusterer.border,
                 points=X, point_rows=local_rows, metric=clusterer.fast_metric,
+                weights=None if sample_weight is None else sample_weight[local_rows],
             )
             return labels[local_of_member]
 

@@ -41,6 +41,7 @@ def dbscan_labels(
     points: np.ndarray | None = None,
     point_rows: np.ndarray | None = None,
     metric: str = "euclidean",
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """DBSCAN labels from the epsilon-neighbour edges of ``n`` points.
 
@@ -61,6 +62,10 @@ def dbscan_labels(
         Data row of each vertex (default: row ``i``). Clusters are numbered by
         their smallest core row.
     metric : {"euclidean", "cosine"}
+    weights : ndarray of shape (n,), optional
+        How many times each point counts (a bootstrap resample's multiplicities);
+        a point is core when the weights within eps, its own included, sum to at
+        least ``min_samples`` (scikit-learn's ``sample_weight``).
 
     Returns
     -------
@@ -73,7 +78,11 @@ def dbscan_labels(
     rows = np.arange(n) if point_rows is None else np.asarray(point_rows)
     first = np.asarray(first, dtype=np.int64)
     second = np.asarray(second, dtype=np.int64)
-    degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+    if weights is None:
+        degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+    else:
+        weights = np.asarray(weights, dtype=np.float64)
+        degree = np.bincount(first, weights[second], minlength=n) + np.bincount(second, weights[first], minlength=n) + weights
     is_core = degree >= min_samples
     if not is_core.any():
         return labels
