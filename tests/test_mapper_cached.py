@@ -32,7 +32,7 @@ def _acts(meta: dict | None = None, seed: int = 0) -> ActivationSet:
 def test_key_depends_on_what_makes_the_graph_and_nothing_else():
     acts = _acts()
     key = graph_cache_key(acts, Mapper(n_intervals=10))
-    assert key == graph_cache_key(acts, Mapper(n_intervals=10, n_jobs=2, warm_start=True))
+    assert key == graph_cache_key(acts, Mapper(n_intervals=10, n_jobs=2, warm_start=True, device="auto"))
     assert key == graph_cache_key(_acts({"predictions": False, "cached": True}), Mapper(n_intervals=10))
     for changed in ({"weights_id": "w2"}, {"content_hash": "other"}, {"seed": 1}, {"limit": 100},
                     {"dropped_nonfinite": 3}):

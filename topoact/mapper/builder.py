@@ -21,6 +21,7 @@ from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, resolve_n_jobs
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
+from topoact.mapper.tiles import make_tiles
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
 
@@ -280,6 +281,12 @@ class Mapper(BaseEstimator):
         Where cover elements are clustered: in this process (one shared neighbour
         graph), or as Ray tasks, one per element, largest first (see
         :mod:`topoact.distributed`). The graph does not depend on it.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or tile backend, default="cpu"
+        Where the neighbour search's float32 distance tiles are computed: numpy BLAS
+        ("cpu"), torch on a CUDA device ("cuda"), CUDA when torch sees one ("auto"),
+        or a backend from :mod:`topoact.mapper.tiles`. Every pair near ``eps`` is
+        decided in float64 on the CPU, so the graph does not depend on it. Asking for
+        CUDA where there is none raises ``ValueError``.
     warm_start : bool, default=False
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
@@ -324,6 +331,7 @@ class Mapper(BaseEstimator):
         "n_jobs": [Integral, None],
         "random_state": [Integral],
         "engine": [StrOptions({"local", "ray"}), RayEngine],
+        "device": "no_validation",  # checked by make_tiles, which names the valid choices
         "warm_start": ["boolean"],
     }
 
@@ -344,6 +352,7 @@ class Mapper(BaseEstimator):
         n_jobs: int | None = None,
         random_state: int = 0,
         engine: str | RayEngine = "local",
+        device="cpu",
         warm_start: bool = False,
     ):
         self.lens = lens
@@ -361,6 +370,7 @@ class Mapper(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.engine = engine
+        self.device = device
         self.warm_start = warm_start
 
     def fit(self, X, y=None, progress: Progress | None = None):
@@ -379,6 +389,7 @@ class Mapper(BaseEstimator):
         self
         """
         self._validate_params()
+        tiles = make_tiles(self.device)  # a wrong or absent device fails before any work
         report = progress or (lambda fraction, message: None)
         timings: dict[str, float] = {}
         start = clock = time.perf_counter()
@@ -440,7 +451,7 @@ class Mapper(BaseEstimator):
             lap("eps")
         if is_fast_dbscan(self.clusterer_) and not on_ray and not adaptive:
             report(0.15, "neighbour search")
-            neighbors = self._neighbor_graph(X, lens_values, fingerprint)
+            neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
             neighbors.extend(
                 membership,
                 progress=lambda done, total: report(0.15 + 0.75 * done / total, "neighbour search"),
@@ -500,7 +511,7 @@ class Mapper(BaseEstimator):
             return previous_eps
         return self.clusterer_.resolve_eps(X)
 
-    def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None) -> EpsilonGraph:
+    def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None, tiles) -> EpsilonGraph:
         previous: EpsilonGraph | None = getattr(self, "neighbors_", None)
         if (
             self.warm_start
@@ -514,7 +525,7 @@ class Mapper(BaseEstimator):
             return previous
         graph = EpsilonGraph.build(
             X, lens_values, self.eps_, metric=self.clusterer_.fast_metric, n_jobs=self.n_jobs,
-            random_state=self.random_state,
+            random_state=self.random_state, device=tiles,
         )
         if self.warm_start:
             graph.x_fingerprint = fingerprint
@@ -530,7 +541,7 @@ class Mapper(BaseEstimator):
             return repr(value)
 
         params = {key: describe(value) for key, value in self.get_params(deep=False).items()}
-        for where_not_what in ("n_jobs", "warm_start", "engine"):  # the graph does not depend on them
+        for where_not_what in ("n_jobs", "warm_start", "engine", "device"):  # the graph does not depend on them
             params.pop(where_not_what, None)
         params["eps_used"] = self.eps_
         params["n_intervals_used"] = int(self.n_intervals_) if self.n_intervals_ != "auto" else None

@@ -29,7 +29,7 @@ GRAPH_SOURCE_FIELDS: tuple[str, ...] = (
     "layout", "dropped_nonfinite",
 )
 #: Estimator parameters that do not change the graph (the Ray engine builds the same one).
-_IGNORED_PARAMS = ("n_jobs", "warm_start", "engine")
+_IGNORED_PARAMS = ("n_jobs", "warm_start", "engine", "device")
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -71,7 +71,7 @@ def graph_cache_key(acts: ActivationSet, mapper: Mapper) -> str | None:
         Activations of a zoo model on a zoo dataset (``meta`` names model, weights and
         dataset content, as extraction records them).
     mapper : Mapper
-        The estimator; every parameter but ``n_jobs``, ``warm_start`` and ``engine`` is
+        The estimator; every parameter but ``n_jobs``, ``warm_start``, ``engine`` and ``device`` is
         part of the key.
 
     Returns

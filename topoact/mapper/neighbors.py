@@ -15,7 +15,8 @@ How the search stays exact and fast:
 * Two chunks are compared only if some cover element holds points of both (pairs
   that share no element never matter) and if the triangle inequality through the
   pivots does not already prove every pair between them farther apart than ``eps``.
-* The remaining pairs are computed with float32 BLAS (``|x|^2 + |y|^2 - 2 x.y``);
+* The remaining pairs are computed in float32 (``|x|^2 + |y|^2 - 2 x.y``) by a tile
+  backend (:mod:`topoact.mapper.tiles`: numpy BLAS, or torch on CPU/CUDA);
   every pair whose float32 value lies within a rigorous rounding bound of ``eps`` is
   recomputed exactly in float64 from the difference vector. The decision
   ``distance <= eps`` is therefore the float64 one, whatever the threads, the
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
+
+from topoact.mapper.tiles import TileBackend, make_tiles
 
 __all__ = ["EpsilonGraph", "array_fingerprint", "resolve_n_jobs"]
 
@@ -105,6 +108,9 @@ class EpsilonGraph:
         Number of pivots (k-means centres of a sample) used for triangle-inequality pruning.
     random_state : int
         Seed of the pivot sample; affects speed only, never the graph.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or TileBackend
+        Where the float32 tiles are computed (see :func:`~topoact.mapper.tiles.make_tiles`);
+        the graph does not depend on it.
     """
 
     eps: float
@@ -113,6 +119,7 @@ class EpsilonGraph:
     chunk_size: int = 192
     n_pivots: int = 64
     random_state: int = 0
+    device: object = "cpu"
     # Fitted state.
     n_points: int = 0
     x_fingerprint: str = ""
@@ -120,6 +127,7 @@ class EpsilonGraph:
     pairs_computed: int = 0
     pairs_rechecked: int = 0
     _layout: _Layout | None = field(default=None, repr=False)
+    _tiles: TileBackend | None = field(default=None, repr=False)
     _X: np.ndarray | None = field(default=None, repr=False)  # the caller's data, not copied
     _inv_norm: np.ndarray | None = field(default=None, repr=False)  # cosine: 1/|x|, layout order
     _sqnorm: np.ndarray | None = field(default=None, repr=False)  # squared norms used by tiles, layout order
@@ -142,6 +150,7 @@ class EpsilonGraph:
         random_state: int = 0,
         chunk_size: int = 192,
         n_pivots: int = 64,
+        device="cpu",
     ) -> "EpsilonGraph":
         """Prepare the search for ``X`` with lens values ``lens`` (no pairs examined yet).
 
@@ -154,7 +163,11 @@ class EpsilonGraph:
             select few chunks.
         eps : float
             Neighbourhood radius.
+        device : {"cpu", "cuda", "cuda:N", "auto"} or TileBackend
+            Where tiles are computed; checked here (CUDA asked for where there is none
+            raises ``ValueError``).
         """
+        tiles = make_tiles(device)
         graph = cls(
             eps=float(eps),
             metric=metric,
@@ -162,7 +175,9 @@ class EpsilonGraph:
             chunk_size=chunk_size,
             n_pivots=n_pivots,
             random_state=random_state,
+            device=device,
         )
+        graph._tiles = tiles
         graph._prepare(X, np.asarray(lens, dtype=np.float64).reshape(len(X), -1))
         return graph
 
@@ -185,6 +200,9 @@ class EpsilonGraph:
         else:
             self._layout = _make_layout(X, None, lens, self.chunk_size, self.n_pivots, self.random_state)
             self._sqnorm = sqnorm[self._layout.order]
+        if self._tiles is None:
+            self._tiles = make_tiles(self.device)
+        self._tiles.bind(self._rows, self._sqnorm)
         n_chunks = self._layout.n_chunks
         self._examined = np.zeros((n_chunks, n_chunks), dtype=bool)
         self._edge_second = np.empty(0, dtype=np.int32)
@@ -224,7 +242,7 @@ class EpsilonGraph:
                 layout.pivot_low[a] - layout.pivot_high[cols],
             ).max(axis=1)
             candidates.append(cols[gap <= threshold])
-        n_workers = min(resolve_n_jobs(self.n_jobs), len(rows))
+        n_workers = min(resolve_n_jobs(self.n_jobs) if self._tiles.threaded else 1, len(rows))
         results: list = [None] * len(rows)
 
         def work(k: int):
@@ -301,32 +319,20 @@ class EpsilonGraph:
         lengths = start[cols + 1] - start[cols]
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         col_pos = np.repeat(start[cols] - offsets, lengths) + np.arange(int(lengths.sum()))
-        rows_x = self._rows(np.arange(a0, a1))
-        cols_x = self._rows(col_pos)
-        row_norm = self._sqnorm[a0:a1].astype(np.float32)
-        col_norm = self._sqnorm[col_pos].astype(np.float32)
-        # d2 = |x|^2 + |y|^2 - 2 x.y, formed in place in the Gram matrix's memory.
-        d2 = rows_x @ cols_x.T
-        d2 *= -2.0
-        d2 += row_norm[:, None]
-        d2 += col_norm[None, :]
+        row_norm_max = float(self._sqnorm[a0:a1].max())
+        col_norm_max = float(self._sqnorm[col_pos].max())
         threshold = self._euclidean_threshold()
         eps2 = threshold * threshold
-        # Rigorous bound on |float32 value - exact value| for this tile: rounding of
-        # the dot product and of the norms (gamma_D each), the float32 cast of the
-        # inputs and the final additions.
-        dim = rows_x.shape[1]
-        margin = 1.1 * (2 * dim + 16) * _U32 * (float(row_norm.max()) + float(col_norm.max())) + 4 * _U32 * eps2
-        maybe = d2 <= eps2 + margin
-        if cols[0] == a:
-            # Within chunk a keep each unordered pair once (i < j), never i == i.
-            width = a1 - a0
-            maybe[:, :width] &= np.triu(np.ones((width, width), dtype=bool), k=1)
-        ri, ci = np.nonzero(maybe)  # row-major: ri is sorted
-        n_pairs = rows_x.shape[0] * cols_x.shape[0]
+        # Rigorous bound on |float32 value - exact value| for this tile, whatever the
+        # summation order: rounding of the dot product and of the norms (gamma_D each),
+        # the float32 cast of the inputs and the final additions.
+        dim = self._X.shape[1]
+        margin = 1.1 * (2 * dim + 16) * _U32 * (row_norm_max + col_norm_max) + 4 * _U32 * eps2
+        diagonal = a1 - a0 if cols[0] == a else 0  # within chunk a: each pair once, i < j
+        ri, ci, unsure = self._tiles.candidates(a0, a1, col_pos, eps2 + margin, eps2 - margin, diagonal)
+        n_pairs = (a1 - a0) * col_pos.size
         if ri.size == 0:
             return *no_edges, n_pairs, 0
-        unsure = d2[ri, ci] > eps2 - margin
         second = col_pos[ci].astype(np.int32)
         n_unsure = int(unsure.sum())
         if n_unsure:
