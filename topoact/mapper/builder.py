@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from topoact.distributed.engine import RayEngine, resolve_engine
-from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_labels, dbscan_rows
+from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_graph_labels, dbscan_rows
 from topoact.mapper.cover import COVERS, make_cover
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
@@ -151,11 +151,11 @@ def mapper_graph(
             neighbor_graph.extend(membership)
 
         def cluster_element(members: np.ndarray) -> np.ndarray:
-            first, second, local_of_member = neighbor_graph.edges_within(members)
+            graph, local_of_member = neighbor_graph.element_graph(members)
             local_rows = np.empty(members.size, dtype=np.int64)
             local_rows[local_of_member] = members
-            labels = dbscan_labels(
-                members.size, first, second, clusterer.min_samples, border=clusterer.border,
+            labels = dbscan_graph_labels(
+                graph, clusterer.min_samples, border=clusterer.border,
                 points=X, point_rows=local_rows, metric=clusterer.fast_metric,
                 weights=None if sample_weight is None else sample_weight[local_rows],
             )

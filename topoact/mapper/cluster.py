@@ -19,6 +19,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+try:  # scipy's compiled undirected traversal (private; the public function is the fallback)
+    from scipy.sparse.csgraph._traversal import _connected_components_undirected as _undirected_components
+except ImportError:  # pragma: no cover - another scipy
+    _undirected_components = None
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import DBSCAN as SklearnDBSCAN
 from sklearn.neighbors import NearestNeighbors
@@ -28,7 +33,7 @@ from sklearn.utils.validation import validate_data
 from topoact.mapper.neighbors import EpsilonGraph
 from topoact.mapper.scale import ADAPTIVE_FACTOR, EPS_RULES, hausdorff_scale
 
-__all__ = ["DBSCAN", "dbscan", "dbscan_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
+__all__ = ["DBSCAN", "dbscan", "dbscan_labels", "dbscan_graph_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
 
 
 def dbscan_labels(
@@ -72,40 +77,88 @@ def dbscan_labels(
     ndarray of int64, shape (n,)
         Cluster number of each point, ``-1`` for noise.
     """
+    first = np.asarray(first, dtype=np.int64)
+    second = np.asarray(second, dtype=np.int32)
+    if first.size and not np.all(first[1:] >= first[:-1]):
+        order = np.argsort(first, kind="stable")
+        first, second = first[order], second[order]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(first, minlength=n), out=indptr[1:])
+    graph = sp.csr_matrix((np.ones(first.size, dtype=np.int8), second, indptr), shape=(n, n))
+    return dbscan_graph_labels(
+        graph, min_samples, border=border, points=points, point_rows=point_rows, metric=metric, weights=weights,
+    )
+
+
+def _components(graph: sp.csr_matrix) -> np.ndarray:
+    """Connected components of an undirected graph given one way (each pair in one row)."""
+    transposed = graph.tocsc()  # the in-edges of every vertex, as CSR arrays of the transpose
+    if _undirected_components is not None:
+        labels = np.empty(graph.shape[0], dtype=np.int32)
+        # scipy's compiled traversal over out- and in-edges; skips the public function's
+        # float64 copy of the data and its second transpose.
+        _undirected_components(
+            graph.indices.astype(np.int32, copy=False), graph.indptr.astype(np.int32, copy=False),
+            transposed.indices.astype(np.int32, copy=False), transposed.indptr.astype(np.int32, copy=False),
+            labels,
+        )
+        return labels
+    return connected_components(graph, directed=True, connection="weak")[1]
+
+
+def dbscan_graph_labels(
+    graph: sp.csr_matrix,
+    min_samples: int,
+    *,
+    border: str = "nearest",
+    points: np.ndarray | None = None,
+    point_rows: np.ndarray | None = None,
+    metric: str = "euclidean",
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """DBSCAN labels from the epsilon-neighbour graph as a one-way CSR matrix.
+
+    ``graph[i, j]`` is stored for each pair within eps once (either way round), no
+    self pairs. The other parameters are those of :func:`dbscan_labels`.
+    """
+    n = graph.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return labels
     rows = np.arange(n) if point_rows is None else np.asarray(point_rows)
-    first = np.asarray(first, dtype=np.int64)
-    second = np.asarray(second, dtype=np.int64)
+    out_degree = np.diff(graph.indptr)
     if weights is None:
-        degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+        degree = out_degree + np.bincount(graph.indices, minlength=n) + 1
     else:
         weights = np.asarray(weights, dtype=np.float64)
-        degree = np.bincount(first, weights[second], minlength=n) + np.bincount(second, weights[first], minlength=n) + weights
+        ones = graph.astype(np.float64)
+        degree = ones @ weights + ones.T @ weights + weights
     is_core = degree >= min_samples
     if not is_core.any():
         return labels
-    both = is_core[first] & is_core[second]
-    core_graph = sp.coo_matrix(
-        (np.ones(int(both.sum()), dtype=np.int8), (first[both], second[both])), shape=(n, n)
-    )
-    _, component = connected_components(core_graph, directed=True, connection="weak")
     core = np.flatnonzero(is_core)
+    core_graph = graph if core.size == n else graph[core][:, core]
+    component = _components(core_graph)
     # Number clusters by their smallest core row, as scikit-learn does.
     n_components = int(component.max()) + 1
     smallest = np.full(n_components, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, component[core], rows[core])
-    used = np.flatnonzero(smallest < np.iinfo(np.int64).max)
-    rank = np.full(n_components, -1, dtype=np.int64)
-    rank[used[np.argsort(smallest[used])]] = np.arange(used.size)
-    labels[core] = rank[component[core]]
+    np.minimum.at(smallest, component, rows[core])
+    rank = np.empty(n_components, dtype=np.int64)
+    rank[np.argsort(smallest)] = np.arange(n_components)
+    labels[core] = rank[component]
+    if core.size == n:
+        return labels
 
-    # Border points: not core, next to a core point.
-    one_way = is_core[second] & ~is_core[first]
-    other_way = is_core[first] & ~is_core[second]
-    point = np.concatenate([first[one_way], second[other_way]])
-    neighbour = np.concatenate([second[one_way], first[other_way]])
+    # Border points: not core, next to a core point (edges stored either way round).
+    non_core = np.flatnonzero(~is_core)
+    out_edges = graph[non_core]  # CSR rows: edges stored in the non-core point's row
+    in_edges = graph.tocsc()[:, non_core]  # CSC columns: edges stored in another point's row
+    point = np.concatenate([
+        np.repeat(non_core, np.diff(out_edges.indptr)), np.repeat(non_core, np.diff(in_edges.indptr)),
+    ])
+    neighbour = np.concatenate([out_edges.indices, in_edges.indices]).astype(np.int64)
+    towards_core = is_core[neighbour]
+    point, neighbour = point[towards_core], neighbour[towards_core]
     if point.size == 0:
         return labels
     neighbour_label = labels[neighbour]
@@ -194,13 +247,13 @@ def dbscan_rows(
     graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
     if stats is not None:
         stats.update(pairs_computed=graph.pairs_computed, n_edges=graph.n_edges)
-    first, second, local_of_member = graph.edges_within(np.arange(n))
+    edges, local_of_member = graph.element_graph(np.arange(n))
     local_rows = np.empty(n, dtype=np.int64)
     local_rows[local_of_member] = np.arange(n) if rows is None else rows
-    labels = dbscan_labels(
-        n, first, second, min_samples, border=border, points=X, point_rows=local_rows, metric=metric,
+    labels = dbscan_graph_labels(
+        edges, min_samples, border=border, points=X, point_rows=local_rows, metric=metric,
     )
-    degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n) + 1
+    degree = np.diff(edges.indptr) + np.bincount(edges.indices, minlength=n) + 1
     return labels[local_of_member], degree[local_of_member]
 
 

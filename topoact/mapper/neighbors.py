@@ -136,6 +136,7 @@ class EpsilonGraph:
     # the second ends of position p's edges are _edge_second[_edge_ptr[p]:_edge_ptr[p+1]].
     _edge_second: np.ndarray | None = field(default=None, repr=False)
     _edge_ptr: np.ndarray | None = field(default=None, repr=False)
+    _edge_matrix: sp.csr_matrix | None = field(default=None, repr=False)  # the edges as CSR, made on first use
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -295,6 +296,7 @@ class EpsilonGraph:
             slots = np.repeat(base - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(block_second.size)
             second[slots] = block_second
         self._edge_second, self._edge_ptr = second, new_ptr
+        self._edge_matrix = None
 
     def _euclidean_threshold(self) -> float:
         """The radius in the space the chunks live in (unit vectors for cosine)."""
@@ -360,6 +362,35 @@ class EpsilonGraph:
         """Number of point pairs found within eps so far."""
         return int(self._edge_second.size)
 
+    def element_graph(self, members: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The epsilon-graph among ``members`` (row indices) as a one-way CSR matrix.
+
+        Local vertex numbers follow the search layout. The matrix holds each unordered
+        pair once, in the row of its smaller local number (sorted column indices), so
+        ``first`` of :meth:`edges_within` is non-decreasing. The submatrix is cut
+        by scipy's compiled CSR indexing (one pass over the members' edges).
+
+        Returns
+        -------
+        graph : csr_matrix of shape (n_members, n_members), int8 ones
+        local_of_member : ndarray of int64
+            Local number of ``members[i]``.
+        """
+        members = np.asarray(members, dtype=np.int64)
+        positions = self._layout.position_of_row[members]
+        order = np.argsort(positions, kind="stable")
+        local_of_member = np.empty(members.size, dtype=np.int64)
+        local_of_member[order] = np.arange(members.size)
+        sorted_positions = positions[order]
+        if self._edge_matrix is None or self._edge_matrix.nnz != self._edge_second.size:
+            self._edge_matrix = sp.csr_matrix(
+                (np.ones(self._edge_second.size, dtype=np.int8), self._edge_second, self._edge_ptr),
+                shape=(self.n_points, self.n_points),
+            )
+        sub = self._edge_matrix[sorted_positions][:, sorted_positions]
+        sub.sort_indices()
+        return sub, local_of_member
+
     def edges_within(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges between ``members`` (row indices), in a local numbering.
 
@@ -374,26 +405,9 @@ class EpsilonGraph:
         local_of_member : ndarray of int64
             Local number of ``members[i]``.
         """
-        layout = self._layout
-        members = np.asarray(members, dtype=np.int64)
-        positions = layout.position_of_row[members]
-        local_of_member = np.empty(members.size, dtype=np.int64)
-        local_of_member[np.argsort(positions, kind="stable")] = np.arange(members.size)
-        local = np.full(self.n_points, -1, dtype=np.int64)
-        local[positions] = local_of_member
-        chunks = np.unique(layout.chunk_of_point[members])
-        # Every layout position in those chunks, in order, and every edge starting there.
-        chunk_lengths = layout.chunk_start[chunks + 1] - layout.chunk_start[chunks]
-        chunk_offsets = np.concatenate([[0], np.cumsum(chunk_lengths)[:-1]])
-        pos = np.repeat(layout.chunk_start[chunks] - chunk_offsets, chunk_lengths) + np.arange(int(chunk_lengths.sum()))
-        degree = self._edge_ptr[pos + 1] - self._edge_ptr[pos]
-        starts = self._edge_ptr[pos]
-        offsets = np.concatenate([[0], np.cumsum(degree)[:-1]])
-        idx = np.repeat(starts - offsets, degree) + np.arange(int(degree.sum()))
-        first = np.repeat(local[pos], degree)
-        second = local[self._edge_second[idx]]
-        keep = (first >= 0) & (second >= 0)
-        return first[keep], second[keep], local_of_member
+        sub, local_of_member = self.element_graph(members)
+        first = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
+        return first, sub.indices.astype(np.int64), local_of_member
 
 
 def _row_sqnorms(X: np.ndarray) -> np.ndarray:
