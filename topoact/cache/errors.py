@@ -20,3 +20,7 @@ class CacheLockedError(CacheError):
 
 class CacheCorruptError(CacheError):
     """The cache file is not a DuckDB database, is damaged, or has an incompatible schema."""
+
+
+class CacheKeyError(CacheError):
+    """No cache entry has the given key (or prefix), or several have the prefix."""

@@ -99,6 +99,10 @@ class StoreIndex:
         """Mark the store closed; later operations raise :class:`CacheError`."""
         self._closed = True
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise CacheError(f"{self!r} is read-only; open it with read_only=False to write")
+
     def _count_wait(self, _exc: BaseException) -> None:
         self.lock_waits += 1
 

@@ -5,12 +5,14 @@
 :mod:`~topoact.cache.files` (``.npy`` vector copies and Parquet shards on disk),
 :mod:`~topoact.cache.activation_entries`, :mod:`~topoact.cache.result_entries`
 (graphs, tables, run records), :mod:`~topoact.cache.image_entries` and
-:mod:`~topoact.cache.maintenance` (size, clear, check, rebuild).
+:mod:`~topoact.cache.maintenance` (size, clear, check, rebuild) and
+:mod:`~topoact.cache.cleanup` (per-entry delete, sweep of orphaned files).
 """
 
 from __future__ import annotations
 
 from topoact.cache.activation_entries import ActivationEntries
+from topoact.cache.cleanup import Cleanup
 from topoact.cache.image_entries import PNG_SIGNATURE, ImageEntries, StoredImages
 from topoact.cache.index import ACTIVATION_COMPRESSION, ACTIVATIONS, GRAPH, PARQUET_PREFIX, RUNS
 from topoact.cache.maintenance import Maintenance
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class Store(ActivationEntries, ResultEntries, ImageEntries, Maintenance):
+class Store(ActivationEntries, ResultEntries, ImageEntries, Maintenance, Cleanup):
     """The topoact cache: one DuckDB file shared by the dashboard, the CLI and Python.
 
     Every operation opens its own short-lived connection and closes it when done, so a

@@ -134,7 +134,7 @@ def get_or_extract(
     -------
     dict of str to ActivationSet
         One set per layer, in the order requested; ``meta['cached']`` says whether it came
-        from the store.
+        from the store, ``meta['key']`` is its cache key (neither is stored).
     """
     from topoact.distributed.engine import resolve_engine
 
@@ -155,11 +155,13 @@ def get_or_extract(
     if store is not None and layers:
         for layer in layers:
             keys[layer] = activation_key(loaded, data, layer, predictions=predictions, **common)
-            hit = store.get_activations(keys[layer])
+            hit_key = keys[layer]
+            hit = store.get_activations(hit_key)
             if hit is None and not predictions:
-                hit = store.get_activations(activation_key(loaded, data, layer, predictions=True, **common))
+                hit_key = activation_key(loaded, data, layer, predictions=True, **common)
+                hit = store.get_activations(hit_key)
             if hit is not None:
-                hit.meta = {**hit.meta, "cached": True}
+                hit.meta = {**hit.meta, "cached": True, "key": hit_key}
                 found[layer] = hit
 
     missing = [layer for layer in layers if layer not in found]
@@ -172,7 +174,8 @@ def get_or_extract(
             batch_size=batch_size, device=device, predictions=predictions, progress=progress, **common,
         )
         for layer, acts in fresh.items():
-            acts.meta = {**acts.meta, "cached": False}
+            acts.meta = {**acts.meta, "cached": False, "key": keys.get(layer) or activation_key(
+                loaded, data, layer, predictions=predictions, **common)}
             found[layer] = acts
         if not layers:
             layers = list(fresh)
@@ -182,10 +185,10 @@ def get_or_extract(
             predictions=predictions, progress=progress, **common,
         )
         for layer, acts in fresh.items():
+            key = keys.get(layer) or activation_key(loaded, data, layer, predictions=predictions, **common)
             if store is not None:
-                key = keys.get(layer) or activation_key(loaded, data, layer, predictions=predictions, **common)
                 store.put_activations(key, acts)
-            acts.meta = {**acts.meta, "cached": False}
+            acts.meta = {**acts.meta, "cached": False, "key": key}
             found[layer] = acts
         if not layers:
             layers = list(fresh)

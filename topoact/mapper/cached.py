@@ -138,7 +138,7 @@ def get_or_build_graph(
         meta = acts.meta or {}
         store.put_graph(key, graph.to_json(), {
             "layer": acts.layer, "model": meta.get("model"), "dataset": meta.get("dataset"),
-            "weights_id": meta.get("weights_id"), "rows": acts.n_rows,
+            "weights_id": meta.get("weights_id"), "rows": acts.n_rows, "activations_key": meta.get("key"),
             **{k: v for k, v in graph.params.items() if _plain(v)}, "nodes": graph.n_nodes,
         })
     return CachedGraph(graph, key, False)
