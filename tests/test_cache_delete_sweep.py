@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -13,6 +14,7 @@ from test_cache_parquet import make_set, write_parts
 from test_cache_processes import HOLDER, expect_line, finish, spawn
 from test_cache_store import assert_same, make_acts
 from topoact.cache import CacheCorruptError, CacheError, CacheKeyError, CacheLockedError, Store, cache_key
+from topoact.cli import main
 from topoact.mapper import Mapper
 from topoact.mapper.cached import get_or_build_graph
 
@@ -199,3 +201,36 @@ def test_sweep_bad_arguments_and_read_only(tmp_path):
     with pytest.raises(CacheError, match="read-only"):
         Store(store.path, read_only=True).delete("activations", ACTS)
     assert Store(tmp_path / "missing.duckdb").sweep().files == []
+
+
+def test_cli_delete_and_sweep(tmp_path, capsys):
+    store = Store(tmp_path / "c.duckdb")
+    graph, _ = chain(store, ACTS, seed=1)
+    path = ["--path", str(store.path)]
+    assert main(["cache", "delete", "activations", ACTS[:8], "--json", *path]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["removed"][0] == {"kind": "activations", "key": ACTS} and len(out["removed"]) == 4
+    assert store.list_entries() == []
+
+    for key in ("abc123", "abc456"):
+        store.put_activations(key, make_acts(n=10, dim=3))
+    assert main(["cache", "delete", "activations", "abc", *path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: key prefix 'abc' is ambiguous") and "abc123" in err and "abc456" in err
+    assert len(err.splitlines()) == 1
+    assert main(["cache", "delete", "activations", "abc4", *path]) == 0
+    assert "removed activations     abc456" in capsys.readouterr().out
+
+    orphan = store.vector_dir / "act_dead-beef.npy"
+    np.save(orphan, np.ones((3, 3), np.float32))
+    assert main(["cache", "sweep", "--dry-run", "--json", *path]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == []  # too young: a writer may be creating it
+    assert main(["cache", "sweep", "--older-than", "0", "--dry-run", "--json", *path]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] and dry["files"] == [str(orphan)] and dry["bytes"] == orphan.stat().st_size
+    assert orphan.exists()
+    assert main(["cache", "sweep", "--older-than", "0", *path]) == 0
+    assert "removed 1 orphaned files" in capsys.readouterr().out and not orphan.exists()
+    with pytest.raises(SystemExit):
+        main(["cache", "sweep", "--older-than", "-5", *path])
+    assert "must be a number of seconds >= 0" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``python -m topoact cache list|size|clear``: inspect and empty the activation cache."""
+"""``python -m topoact cache list|size|clear|delete|sweep``: inspect, empty and tidy the activation cache."""
 
 from __future__ import annotations
 
@@ -89,6 +89,47 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Remove one entry (by key or unique key prefix) and what was derived from it."""
+    store = _store(args, read_only=False)
+    removed = store.delete(args.kind, args.key)
+    if args.json:
+        print(json.dumps({"removed": removed, "bytes_on_disk": store.size_bytes()}, indent=1))
+        return 0
+    for entry in removed:
+        print(f"removed {entry['kind']:<15} {entry['key']}")
+    derived = len(removed) - 1
+    print(f"{len(removed)} entries removed ({derived} derived from {removed[0]['key'][:12]}); "
+          f"{_human(store.size_bytes())} on disk")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Remove vector and shard files no entry references (older than ``--older-than`` seconds)."""
+    store = _store(args, read_only=args.dry_run)
+    swept = store.sweep(older_than=args.older_than, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps({"dry_run": swept.dry_run, "files": [str(f) for f in swept.files],
+                          "folders": [str(f) for f in swept.folders], "bytes": swept.n_bytes}, indent=1))
+        return 0
+    verb = "would remove" if swept.dry_run else "removed"
+    for path in [*swept.files, *swept.folders]:
+        print(f"{verb} {path}")
+    print(f"{verb} {len(swept.files)} orphaned files ({_human(swept.n_bytes)}) and {len(swept.folders)} folders "
+          f"not referenced by any entry of {store.path}")
+    return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``cache`` command with its ``list``, ``size`` and ``clear`` sub-commands."""
     parser = subparsers.add_parser(
@@ -121,7 +162,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     group.add_argument("--kind", help="remove entries of this kind ('runs' for run records)")
     group.add_argument("--all", action="store_true", help="remove everything")
     p_clear.set_defaults(func=cmd_clear)
-    for p in (p_list, p_size, p_clear):
+    p_delete = sub.add_parser(
+        "delete", parents=[common],
+        help="remove one entry and what was derived from it (graphs of activations, scores of graphs)",
+    )
+    p_delete.add_argument("kind", metavar="KIND", help="the entry's kind, as `cache list` shows it")
+    p_delete.add_argument("key", metavar="KEY", help="its key, or a prefix only one entry of KIND has")
+    p_delete.add_argument("--json", action="store_true", help="print JSON")
+    p_delete.set_defaults(func=cmd_delete)
+    p_sweep = sub.add_parser("sweep", parents=[common],
+                             help="remove vector/shard files no entry references (left by killed writers)")
+    p_sweep.add_argument("--older-than", type=_seconds, default=3600.0, metavar="S",
+                         help="only files at least S seconds old, so a running writer's files stay (default 3600)")
+    p_sweep.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p_sweep.add_argument("--json", action="store_true", help="print JSON")
+    p_sweep.set_defaults(func=cmd_sweep)
+    for p in (p_list, p_size, p_clear, p_delete, p_sweep):
         p.set_defaults(path=None)
     parser.set_defaults(path=None, lock_timeout=30.0)
     return parser
