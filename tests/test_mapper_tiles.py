@@ -70,3 +70,19 @@ def test_cuda_where_there_is_none_is_one_clear_error():
 def test_unknown_device_is_refused():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         Mapper(device="tpu", eps=1.0).fit(np.eye(5))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_float32_pivot_distances_prune_exactly_far_from_the_origin(dtype):
+    """A large common offset makes float32 pivot distances coarse: the pruning bounds must absorb it."""
+    rng = np.random.default_rng(9)
+    X = (300.0 + rng.integers(0, 5, size=(900, 5)) * 0.01).astype(dtype)
+    eps = 0.02
+    graph = EpsilonGraph.build(X, np.linalg.norm(X.astype(np.float64), axis=1), eps, chunk_size=32, n_pivots=16)
+    graph.extend(sp.csc_matrix(np.ones((X.shape[0], 1), dtype=bool)))
+    X64 = X.astype(np.float64)
+    i, j = np.triu_indices(X.shape[0], k=1)
+    distance = np.sqrt(np.einsum("ij,ij->i", X64[i] - X64[j], X64[i] - X64[j]))
+    brute = set(zip(i[distance <= eps].tolist(), j[distance <= eps].tolist()))
+    assert len(brute) > 1000
+    assert _edges(graph, X.shape[0]) == brute
