@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from topoact.anomaly import DEFAULT_WEIGHTS, anomaly_scores, combine_scores  # noqa: E402
+from topoact.anomaly import ANOMALY_EPS, DEFAULT_WEIGHTS, anomaly_scores, combine_scores  # noqa: E402
 from topoact.anomaly.evaluation import evaluate_scores, flip_labels  # noqa: E402
 from bench.results import markdown  # noqa: E402
 
@@ -153,7 +153,7 @@ def evaluate_setup(setup: Setup, limit: int | None = None, layers: tuple[str, ..
         order = np.argsort(act.sample_index, kind="stable")
         X = act.vectors[order]
         mapper = Mapper(lens="l2norm", n_intervals=setup.n_intervals, overlap=setup.overlap,
-                        min_samples=setup.min_samples, random_state=seed)
+                        min_samples=setup.min_samples, eps=ANOMALY_EPS, random_state=seed)
         graph = mapper.fit(X).graph_
         scores = anomaly_scores(graph, noisy_train, vectors=X, prediction=act.prediction[order],
                                 confidence=act.confidence[order], label_probability=act.label_probability[order], k=k)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({NOISE_FRACTION:.0%}). Accuracy: {info['test_accuracy_clean']:.3f} on the clean held-out 20 %, "
                 f"{info['train_accuracy_given']:.3f} on the given (noisy) training labels; the model fits "
                 f"{info['flipped_fit']:.0%} of the flipped labels. Mapper: L2-norm lens, {setup.n_intervals} "
-                f"intervals, {setup.overlap:.0%} overlap, DBSCAN min_samples {setup.min_samples}, eps auto; k = 10. "
+                f"intervals, {setup.overlap:.0%} overlap, DBSCAN min_samples {setup.min_samples}, eps {ANOMALY_EPS} (topoact.anomaly.ANOMALY_EPS); k = 10. "
                 f"Run time {info['seconds']} s.",
                 "",
                 markdown(summary.round(4)),

@@ -6,6 +6,7 @@
 """
 
 from topoact.anomaly.scores import (
+    ANOMALY_EPS,
     DEFAULT_WEIGHTS,
     SCORE_COLUMNS,
     aggregate_by_sample,
@@ -20,7 +21,7 @@ from topoact.anomaly.scores import (
 )
 
 __all__ = [
-    "DEFAULT_WEIGHTS", "SCORE_COLUMNS", "aggregate_by_sample", "anomaly_scores", "combine_scores",
+    "ANOMALY_EPS", "DEFAULT_WEIGHTS", "SCORE_COLUMNS", "aggregate_by_sample", "anomaly_scores", "combine_scores",
     "graph_scores", "node_anomaly_summary", "rank_order", "rank_samples", "stability", "vector_scores",
 ]
 

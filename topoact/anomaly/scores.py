@@ -35,6 +35,14 @@ in words, each score at or above ``reason_threshold``.
 
 from __future__ import annotations
 
+#: DBSCAN eps rule of the graphs anomaly scores are computed on: the 0.9 quantile of the
+#: k-NN distance, finer than the Mapper default (the data's global scale, "hausdorff").
+#: Node scores compare a row's label with its node's members, so they need nodes that
+#: resolve classes; at the global scale neighbouring classes of one cover interval share
+#: a node, and node disagreement on 5 % flipped digits labels drops from AUROC 0.97 to
+#: 0.68 (tests/test_anomaly_cli_eval.py::test_injected_noise_small).
+ANOMALY_EPS = "auto"
+
 from typing import Mapping, Sequence
 
 import numpy as np

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import zoo
     from topoact.cache import Store
     from topoact.cli.extract import activations_from_args
+    from topoact.anomaly import ANOMALY_EPS
     from topoact.mapper import Mapper, get_or_build_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if not np.any(acts.label >= 0):
         raise TopoactError(f"dataset {args.dataset} has no labels; anomaly ranking needs labelled samples")
     mapper = Mapper(lens="l2norm", n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
-                    random_state=args.seed)
+                    eps=ANOMALY_EPS, random_state=args.seed)
     sweep = default_sweep(args.intervals, args.overlap) if args.stability else []
     samples, key = None, None
     with nullcontext() if args.no_cache else Store(args.cache) as store:

@@ -256,7 +256,7 @@ class Mapper(BaseEstimator):
         a :class:`sklearn.cluster.DBSCAN` object is run by the same engine with its
         own parameters and scikit-learn's border rule; any other clusterer is
         cloned and fit on each cover element.
-    eps : float > 0 or {"auto", "knee", "hausdorff", "adaptive"}, default="auto"
+    eps : float > 0 or {"auto", "knee", "hausdorff", "adaptive"}, default="hausdorff"
         DBSCAN radius, or the rule to choose it (see :mod:`topoact.mapper.scale`):
         ``"hausdorff"`` is one global scale from the data (Carrière–Michel–Oudot's
         subsampled Hausdorff distance), ``"adaptive"`` one eps per cover element
@@ -342,7 +342,7 @@ class Mapper(BaseEstimator):
         overlap: float = 0.3,
         cover="uniform",
         clusterer="dbscan",
-        eps: float | str = "auto",
+        eps: float | str = "hausdorff",
         min_samples: int = 5,
         min_cluster_size: int = 10,
         metric: str = "euclidean",

@@ -16,6 +16,7 @@ import pandas as pd
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.anomaly.scores import ANOMALY_EPS
 from topoact.mapper.graph import MapperGraph
 from topoact.robustness.analysis import (
     GraphMetrics,
@@ -107,7 +108,7 @@ class RobustnessConfig:
     def mapper_params(self) -> dict[str, Any]:
         """The Mapper's parameters (one place, shared by every graph of the study)."""
         return {"lens": "l2norm", "n_intervals": int(self.n_intervals), "overlap": float(self.overlap),
-                "eps": "auto", "min_samples": int(self.min_samples), "random_state": int(self.seed)}
+                "eps": ANOMALY_EPS, "min_samples": int(self.min_samples), "random_state": int(self.seed)}
 
     @property
     def middle_strength(self) -> float:
