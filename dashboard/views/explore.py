@@ -30,6 +30,12 @@ GRAPH_HEIGHT = 540
 #: Nodes the batch button renders at a time.
 BATCH_RENDER = 10
 
+#: eps choices of the sidebar: the Mapper's rules, then a fixed radius.
+EPS_MODES = {"hausdorff": "data scale", "adaptive": "per element", "auto": "quantile", "knee": "knee",
+             "manual": "manual"}
+#: Above this share of noise points the page warns.
+NOISE_WARNING = 0.10
+
 init_state()
 
 
@@ -119,14 +125,22 @@ with st.sidebar:
     lenses = list(LENSES)
     _keep(lenses, "lens")
     st.selectbox("Lens", lenses, key="lens", help="The filter function; TopoAct used the L2 norm.")
-    st.slider("Intervals", 2, 120, key="n_intervals")
+    st.checkbox("Intervals from the data", key="auto_intervals",
+                help="Carrière–Michel–Oudot's resolution rule (1-D lenses only).")
+    st.slider("Intervals", 2, 120, key="n_intervals", disabled=st.session_state["auto_intervals"])
     st.slider("Overlap", 0.05, 0.85, step=0.05, key="overlap")
-    st.radio("DBSCAN eps", ["auto", "manual"], key="eps_mode", horizontal=True,
-             help="auto: a quantile of the k-NN distances; manual: a fixed radius.")
+    st.radio("DBSCAN eps", list(EPS_MODES), key="eps_mode", horizontal=True, format_func=EPS_MODES.get,
+             help="data scale: the mean Hausdorff distance between the data and its subsamples "
+                  "(Carrière–Michel–Oudot); per element: 3 × the median k-NN distance in each cover element "
+                  "(TopoAct's adaptive eps); quantile: the 0.9 quantile of the k-NN distances; "
+                  "knee: TopoBERT's rule; manual: a fixed radius.")
     if st.session_state["eps_mode"] == "manual":
         st.number_input("eps", min_value=1e-6, format="%.4f", key="eps_value")
     st.slider("min_samples", 1, 50, key="min_samples")
     st.selectbox("Metric", ["euclidean", "cosine"], key="metric")
+    st.number_input("Bootstrap resamples (0: off)", min_value=0, max_value=200, step=10, key="resamples",
+                    help="Rebuild the graph on this many resamples of the points and say how often each "
+                         "component, loop and flare persists.")
 
 limit = None if st.session_state["sample_size"] >= n_samples else int(st.session_state["sample_size"])
 choice = services.ActivationChoice(
@@ -134,9 +148,10 @@ choice = services.ActivationChoice(
     sampling=st.session_state["sampling"], limit=limit, dataset_path=dataset_path,
 )
 mapper_choice = services.MapperChoice(
-    lens=st.session_state["lens"], n_intervals=int(st.session_state["n_intervals"]),
+    lens=st.session_state["lens"],
+    n_intervals="auto" if st.session_state["auto_intervals"] else int(st.session_state["n_intervals"]),
     overlap=float(st.session_state["overlap"]),
-    eps="auto" if st.session_state["eps_mode"] == "auto" else float(st.session_state["eps_value"]),
+    eps=float(st.session_state["eps_value"]) if st.session_state["eps_mode"] == "manual" else st.session_state["eps_mode"],
     min_samples=int(st.session_state["min_samples"]), metric=st.session_state["metric"],
 )
 
@@ -161,13 +176,24 @@ st.markdown(
     unsafe_allow_html=True,
 )
 summary = graph.summary()
+noise_share = graph.n_noise / max(graph.n_points, 1)
 st.markdown(
     "<div data-testid='graph-summary' style='font-size:14px;color:#374151;margin:2px 0 6px 0'>"
     + " · ".join(f"<b>{summary[k]:,}</b> {k.replace('_', ' ')}" for k in
                  ("nodes", "edges", "components", "loops", "branch_points", "noise_points"))
-    + "</div>",
+    + f" <span data-testid='noise-share'>({noise_share:.1%} of the points are noise)</span></div>",
     unsafe_allow_html=True,
 )
+choices = graph.params.get("choices") or []
+if choices:
+    st.sidebar.markdown(
+        "<div data-testid='chosen-parameters' style='font-size:13px'><b>Chosen for this graph</b><ul>"
+        + "".join(f"<li>{html.escape(sentence)}</li>" for sentence in choices) + "</ul></div>",
+        unsafe_allow_html=True,
+    )
+if noise_share > NOISE_WARNING:
+    st.warning(f"{noise_share:.0%} of the points are DBSCAN noise (in no node): the graph may show fragments "
+               "the data does not have. Try eps = data scale, a larger eps or a smaller min_samples.")
 if graph.n_nodes == 0:
     st.warning(
         "These parameters give an empty graph: every point was DBSCAN noise. "
@@ -234,6 +260,23 @@ with graph_col:
                 services.render_visualization(model, acts, graph.node_members[graph.node_ids.index(node)], stepped)
             batch.empty()
             st.rerun()
+if int(st.session_state["resamples"]) > 0:
+    n_resamples = int(st.session_state["resamples"])
+    bar = st.progress(0.0, text="bootstrap")
+    findings = services.get_confidence(acts_key, acts, result, mapper_choice, n_resamples,
+                                       lambda f, m: bar.progress(min(f, 1.0), text=m))
+    bar.empty()
+    with graph_col:
+        st.markdown(
+            "<div data-testid='feature-confidence' style='font-size:13px'><b>Confidence of each feature</b><ul>"
+            + "".join(
+                f"<li><span style='display:inline-block;min-width:3.2em;padding:0 4px;margin-right:4px;border-radius:4px;"
+                f"color:white;background:{'#15803d' if f.confidence >= 0.9 else '#b45309' if f.confidence >= 0.5 else '#b91c1c'}'>"
+                f"{100 * f.confidence:.0f} %</span>{html.escape(f.sentence)}</li>"
+                for f in findings
+            ) + "</ul></div>",
+            unsafe_allow_html=True,
+        )
 with inspector_col:
     with st.container(height=GRAPH_HEIGHT + 30, border=True, key="inspector"):
         st.markdown("**Node inspector**")

@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_mapper_arguments(parser)
     parser.add_argument("--out", help="write the graph: .json, .graphml or .html (an offline interactive page)")
     parser.add_argument("--recompute", action="store_true", help="ignore a cached graph for cached activations")
+    parser.add_argument("--confidence", type=int, default=None, metavar="N",
+                        help="rebuild the graph on N bootstrap resamples and report how often each component, "
+                             "loop and flare persists (in the summary's 'features')")
     from topoact.distributed.engine import add_engine_arguments
     from topoact.cli.extract import add_source_arguments
 
@@ -44,31 +47,50 @@ def add_mapper_arguments(parser) -> None:
     """The Mapper parameters (lens, cover, DBSCAN); shared with commands that build graphs."""
     from topoact.mapper.cover import COVERS
     from topoact.mapper.lens import LENSES
+    from topoact.mapper.scale import EPS_RULES
 
     parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
                         "two names separated by a comma make a 2-D lens")
-    parser.add_argument("--intervals", type=int, default=30, help="intervals per lens dimension (default 30)")
+    parser.add_argument("--intervals", type=parse_intervals, default=30,
+                        help="intervals per lens dimension, or 'auto' (Carrière–Michel–Oudot's rule, 1-D lens) "
+                             "(default 30)")
     parser.add_argument("--overlap", type=float, default=0.3, help="overlap in [0, 1) (default 0.3)")
     parser.add_argument("--cover", default="uniform", choices=sorted(COVERS))
-    parser.add_argument("--eps", default="auto", help="DBSCAN eps: a number, 'auto' or 'knee' (default auto)")
+    parser.add_argument("--eps", default="hausdorff", help=f"DBSCAN eps: a number or a rule, {', '.join(EPS_RULES)} "
+                        "(default hausdorff: the data's scale)")
     parser.add_argument("--eps-quantile", type=float, default=0.9, help="quantile used by --eps auto")
     parser.add_argument("--min-samples", type=int, default=5)
+    parser.add_argument("--clusterer", default="dbscan", choices=["dbscan", "hdbscan"])
+    parser.add_argument("--min-cluster-size", type=int, default=10, help="HDBSCAN's smallest cluster (default 10)")
     parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--min-intersection", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
 
 
 def parse_eps(text: str) -> float | str:
-    """``'auto'``/``'knee'`` or a positive number."""
-    if text in ("auto", "knee"):
+    """A rule name (:data:`topoact.mapper.scale.EPS_RULES`) or a positive number."""
+    from topoact.mapper.scale import EPS_RULES
+
+    if text in EPS_RULES:
         return text
+    expected = f"a positive number or one of {', '.join(EPS_RULES)}"
     try:
         value = float(text)
     except ValueError:
-        raise TopoactError(f"--eps must be a positive number, 'auto' or 'knee'; got {text!r}") from None
+        raise TopoactError(f"--eps must be {expected}; got {text!r}") from None
     if not np.isfinite(value) or value <= 0:
-        raise TopoactError(f"--eps must be a positive number, 'auto' or 'knee'; got {text!r}")
+        raise TopoactError(f"--eps must be {expected}; got {text!r}")
     return value
+
+
+def parse_intervals(text: str) -> int | str:
+    """``'auto'`` or a whole number (checked for >= 1 with the other ranges)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'auto', got {text!r}") from None
 
 
 def load_activations(path: str, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -163,6 +185,8 @@ def _run(args: argparse.Namespace, engine) -> int:
     if acts is not None:
         summary.update(model=acts.meta.get("model"), dataset=acts.meta.get("dataset"), layer=acts.layer,
                        cached=cached)
+    if args.confidence is not None:
+        summary["features"] = feature_confidences(args, X, labels, graph)
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".html":
@@ -185,6 +209,23 @@ def _run(args: argparse.Namespace, engine) -> int:
     return 0
 
 
+def feature_confidences(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None, graph) -> list[dict]:
+    """``--confidence N``: each component, loop and flare with how often it persists in N resamples."""
+    from topoact.anomaly import structure_report
+    from topoact.mapper import bootstrap_graphs
+    from topoact.mapper.bootstrap import check_resamples
+
+    n_resamples = check_resamples(args.confidence)
+    mapper = mapper_from_args(args).fit(X)  # the graph may have come from the cache: refit for its state
+    resamples = bootstrap_graphs(mapper, X, n_resamples, random_state=args.seed)
+    named = labels if labels is not None else np.zeros(len(X), dtype=np.int64)
+    return [
+        {"kind": f.kind, "nodes": f.nodes, "samples": int(f.members.size), "confidence": f.confidence,
+         "sentence": f.sentence}
+        for f in structure_report(graph, named, resamples=resamples) if f.kind != "hub"
+    ]
+
+
 def mapper_from_args(args: argparse.Namespace, engine=None):
     """The (unfitted) Mapper estimator named by :func:`add_mapper_arguments`' arguments.
 
@@ -197,6 +238,7 @@ def mapper_from_args(args: argparse.Namespace, engine=None):
     return Mapper(
         lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
         eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
+        clusterer=getattr(args, "clusterer", "dbscan"), min_cluster_size=getattr(args, "min_cluster_size", 10),
         metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
         random_state=args.seed, engine=engine or "local",
     )
@@ -259,7 +301,11 @@ def _activations(args: argparse.Namespace):
 
 def _check_ranges(args: argparse.Namespace) -> None:
     """Range checks worded with the command's own flag names."""
-    if args.intervals < 1:
+    if getattr(args, "confidence", None) is not None:
+        from topoact.mapper.bootstrap import check_resamples
+
+        check_resamples(args.confidence)
+    if args.intervals != "auto" and args.intervals < 1:
         raise TopoactError(f"--intervals must be at least 1; got {args.intervals}")
     if not 0.0 <= args.overlap < 1.0:
         raise TopoactError(f"--overlap must be in [0, 1); got {args.overlap}")
