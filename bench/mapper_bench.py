@@ -37,7 +37,10 @@ import numpy as np  # noqa: E402
 
 from results import write_section  # noqa: E402
 
+from topoact.mapper.scale import EPS_RULES  # noqa: E402
+
 SECTION = "## Mapper engine"
+SECTION_AUTOMATIC = "## Mapper engine, automatic eps"
 KMAPPER_LIMIT_S = 600.0
 MIN_SAMPLES = 10
 N_INTERVALS = 30
@@ -52,7 +55,7 @@ def memory_kib(field: str) -> int:
     return 0
 
 
-def child(engine: str, data_path: str, eps: float, out_path: str, n_jobs: int) -> None:
+def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: int) -> None:
     """Run one engine on the saved data; write timing, memory and node sets."""
     import kmapper  # noqa: F401  (imports before the memory baseline)
     from sklearn.cluster import DBSCAN
@@ -79,6 +82,7 @@ def child(engine: str, data_path: str, eps: float, out_path: str, n_jobs: int) -
         start = time.perf_counter()
         mapper.fit(X)
         result["seconds"] = time.perf_counter() - start
+        result["eps_used"] = mapper.eps_
         result["stages"] = {k: round(v, 3) for k, v in mapper.timings_.items()}
         nodes = [m.tolist() for m in mapper.graph_.node_members]
         result["edges"] = mapper.graph_.n_edges
@@ -109,6 +113,49 @@ def run_child(engine, data_path, eps, n_jobs, timeout):
     return result
 
 
+def automatic_row(args) -> int:
+    """100k x 512 (ID 8) with the default automatic eps: topoact's fit (the choice included) vs KeplerMapper.
+
+    KeplerMapper has no rule; it is given the eps topoact chose, so both build the same
+    graph (checked node for node). The fixed-eps rows of the main section give
+    KeplerMapper at the 0.9-quantile eps.
+    """
+    from topoact.mapper import Mapper
+    from topoact.synthetic import relu_gaussian_mixture
+
+    rule = Mapper().get_params()["eps"]
+    n_jobs = args.jobs[-1]
+    with tempfile.TemporaryDirectory() as folder:
+        X, _ = relu_gaussian_mixture(100_000, intrinsic_dim=INTRINSIC_DIM, spread=0.3, seed=0)
+        path = os.path.join(folder, "X.npy")
+        np.save(path, X)
+        del X
+        ours = run_child("topoact", path, rule, n_jobs, timeout=1800)
+        theirs = run_child("kmapper", path, ours["eps_used"], n_jobs, timeout=3600)
+    same = ours["node_sets"] == theirs["node_sets"] and ours["edges"] == theirs["edges"]
+    ratio = theirs["seconds"] / ours["seconds"]
+    text = "\n".join([
+        SECTION_AUTOMATIC,
+        "",
+        f"`bench/mapper_bench.py --automatic`, run {time.strftime('%Y-%m-%d')} on this machine "
+        f"({os.cpu_count()} cores, topoact {n_jobs} thread(s)): the 100,000 x 512 row (intrinsic dimension "
+        f"{INTRINSIC_DIM}, L2-norm lens, {N_INTERVALS} intervals, {int(OVERLAP * 100)} % overlap, min_samples "
+        f"{MIN_SAMPLES}) with Mapper's default eps rule `{rule}` chosen inside topoact's timed fit; KeplerMapper "
+        "(no rule of its own) given the eps topoact chose, in the same run. Goal: >= 5x.",
+        "",
+        "| N | eps rule | eps chosen | topoact s (with the choice) | of it: choosing eps | KeplerMapper s | speed-up | identical graph | nodes |",
+        "|---:|---|---:|---:|---:|---:|---:|:---:|---:|",
+        f"| 100,000 | {rule} | {ours['eps_used']:.4g} | {ours['seconds']:.2f} | {ours['stages'].get('eps', 0):.2f} "
+        f"| {theirs['seconds']:.1f} | {ratio:.1f}x | {'yes' if same else 'NO'} | {ours['nodes']} |",
+        "",
+        "topoact stages: " + json.dumps(ours["stages"]),
+    ])
+    print(text)
+    if not args.no_results:
+        write_section(SECTION_AUTOMATIC, text)
+    return 0 if same else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 50_000, 100_000, 300_000])
@@ -120,12 +167,16 @@ def main() -> int:
     parser.add_argument("--no-real", action="store_true", help="skip the real-activation rows")
     parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
     parser.add_argument("--no-isotropic", action="store_true", help="skip the isotropic-cluster row at 100k")
+    parser.add_argument("--automatic", action="store_true",
+                        help="only the 100k row with the automatic eps (its own section of RESULTS.md)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         engine, data_path, eps, out, n_jobs = args.child
-        child(engine, data_path, float(eps), out, int(n_jobs))
+        child(engine, data_path, eps.strip("'") if eps.strip("'") in EPS_RULES else float(eps), out, int(n_jobs))
         return 0
+    if args.automatic:
+        return automatic_row(args)
 
     from threadpoolctl import threadpool_info
 
