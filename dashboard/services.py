@@ -337,7 +337,8 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
     from topoact.anomaly import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
 
     report = progress or (lambda fraction, message: None)
-    sweep = default_sweep(mapper.n_intervals, mapper.overlap) if stability_top else []
+    n_intervals = result.graph.params.get("n_intervals_used") or mapper.n_intervals  # the rule's count for "auto"
+    sweep = default_sweep(int(n_intervals), mapper.overlap) if stability_top else []
     key = scores_key(result.key, k=k, sweep=sweep, top=stability_top)
     memos = _memos()
     hit = memos["anomalies"].get(key)

@@ -163,11 +163,15 @@ def element_scales(
     sample_size: int = 500,
     random_state: int = 0,
 ) -> np.ndarray:
-    """``eps="adaptive"``: one eps per cover element from its own points' k-NN distances.
+    """``eps="adaptive"``: one eps per cover element from its own points.
 
     For element ``e`` the eps is ``factor`` times the median distance from (a seeded
     sample of at most ``sample_size`` of) its points to their ``(min_samples - 1)``-th
-    nearest neighbour among the element's points.
+    nearest neighbour among the element's points (TopoAct's "eps adaptive"), but at
+    least the element's own scale (:func:`hausdorff_scale` of its points). The k-NN
+    part follows the density of the element's bulk; the floor keeps its sparse fringe
+    attached: without it, on the shape benchmark at 20,000 points, the noisy tails of
+    a blob or a circle became dozens of 5-point clusters (48 components for 3 blobs).
 
     Returns
     -------
@@ -187,7 +191,8 @@ def element_scales(
         if queries.size > sample_size:
             queries = np.sort(rng.choice(queries.size, size=sample_size, replace=False))
         kth = nearest_neighbours(points, queries, k, metric=metric)
-        scales[e] = max(factor * float(np.median(kth)), _TINY)
+        own_scale = hausdorff_scale(points, metric=metric, random_state=random_state) if points.shape[0] >= 3 else 0.0
+        scales[e] = max(factor * float(np.median(kth)), own_scale, _TINY)
     return scales
 
 
