@@ -583,12 +583,13 @@ class Mapper(BaseEstimator):
                 low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
                 sentences.append(
                     f"eps {low:.3g}–{high:.3g} per element (median {self.eps_:.3g}): "
-                    f"{ADAPTIVE_FACTOR:g} × the median {k}-NN distance of each element's points"
+                    f"{ADAPTIVE_FACTOR:g} × the median {k}-NN distance of each element's points, "
+                    "at least the element's own scale"
                 )
             elif rule == "hausdorff":
                 sentences.append(
-                    f"eps {self.eps_:.3g}: the data's scale, the mean Hausdorff distance between a sample "
-                    "and its random subsamples (Carrière–Michel–Oudot)"
+                    f"eps {self.eps_:.3g}: the data's scale, the mean robust Hausdorff distance (0.99 quantile) "
+                    "between a sample and its random subsamples (Carrière–Michel–Oudot)"
                 )
             elif rule == "knee":
                 sentences.append(f"eps {self.eps_:.3g}: 0.75 × the knee of the sorted {k}-NN distances (TopoBERT)")
