@@ -45,12 +45,12 @@ def _prepare_cache(folder: Path) -> None:
     torch.set_num_threads(1)
     import zoo
     from topoact.cache import Store
-    from topoact.extract import get_or_extract
+    from topoact.workflow import ExtractionSpec, get_or_extract
 
     model, data = zoo.load_model("digits_cnn"), zoo.load_dataset("digits")
     store = Store()
-    get_or_extract(model, data, ["block3"], store=store, sampling="random_position")
-    get_or_extract(model, data, ["block3"], store=store, sampling="all_positions")
+    get_or_extract(ExtractionSpec(model, data, ["block3"], sampling="random_position"), store=store)
+    get_or_extract(ExtractionSpec(model, data, ["block3"], sampling="all_positions"), store=store)
 
 
 def _graph_key(frame) -> str:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from topoact.extract import Entry, ItemsDataset, ModuleModel  # noqa: E402
 from topoact.extract.adapters import images_to_tensor  # noqa: E402
-from topoact.extract.pipeline import get_or_extract  # noqa: E402
+from topoact.workflow import ExtractionSpec, get_or_extract  # noqa: E402
 from results import write_section  # noqa: E402
 
 SECTION = "## Extraction overhead"
@@ -97,12 +97,12 @@ def extraction(model: ModuleModel, data: ItemsDataset, batch_size: int, device: 
 
             with Store(Path(tmp) / "bench.duckdb") as store:
                 timed_store = TimedStore(store)
-                sets = get_or_extract(model, data, LAYERS, store=timed_store, sampling=sampling,
-                                      batch_size=batch_size, device=str(device))
+                spec = ExtractionSpec(model, data, LAYERS, sampling=sampling, batch_size=batch_size, device=str(device))
+                sets = get_or_extract(spec, store=timed_store)
                 write = timed_store.write_seconds
         else:
-            sets = get_or_extract(model, data, LAYERS, store=None, sampling=sampling,
-                                  batch_size=batch_size, device=str(device))
+            spec = ExtractionSpec(model, data, LAYERS, sampling=sampling, batch_size=batch_size, device=str(device))
+            sets = get_or_extract(spec, store=None)
             t0 = time.perf_counter()
             for layer, acts in sets.items():
                 np.save(Path(tmp) / f"{layer}.npy", acts.vectors)

@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
 from results import write_section  # noqa: E402
-from topoact.extract import get_or_extract  # noqa: E402
 from topoact.extract.hooks import capture  # noqa: E402
 from topoact.featvis import (  # noqa: E402
     RenderParams,
@@ -55,6 +54,7 @@ from topoact.featvis import (  # noqa: E402
 from topoact.featvis.exemplars import model_inputs_01  # noqa: E402
 from topoact.featvis.render import input_spec, one_torch_thread, render_size  # noqa: E402
 from topoact.mapper import Mapper  # noqa: E402
+from topoact.workflow import ExtractionSpec, get_or_extract  # noqa: E402
 
 SECTION = "## Feature visualization"
 GOALS = {"digits": 5.0, "imagenet": 60.0}  # seconds per node: "a few seconds", "under a minute"
@@ -109,7 +109,7 @@ def run_setup(name, dataset_name, layers, kind, extraction, n_nodes, steps) -> l
     inputs = inputs.float() / 255.0
     channels = input_spec(model)[0]
     rows = []
-    sets = get_or_extract(model, dataset, list(layers), store=None, **extraction)
+    sets = get_or_extract(ExtractionSpec(model, dataset, list(layers), **extraction), store=None)
     for layer in layers:
         acts = sets[layer]
         graph = Mapper(n_intervals=10, overlap=0.3, min_samples=5).fit(acts.vectors).graph_

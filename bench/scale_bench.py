@@ -66,20 +66,20 @@ def extraction(ray_cpus: int, folder: Path) -> dict:
     from topoact.cache import Store
     from topoact.distributed import RayEngine
     from topoact.distributed.extract import extract_to_shards
-    from topoact.extract import extract_activations, get_or_extract
+    from topoact.extract import extract_activations
     from topoact.extract.extractor import layer_meta
-    from topoact.extract.pipeline import activation_key
     from topoact.extract.sampling import subset_rows
+    from topoact.workflow import ExtractionSpec, activation_key, get_or_extract
 
     model, data = zoo.load_model("digits_cnn"), zoo.load_dataset("digits")
     layers = ["block1", "block2"]
     common = dict(sampling="all_positions", max_positions=56, batch_size=64)
     extract_activations(model, data, layers, limit=64, **common)  # warm torch in this process
     store = Store(folder / "local.duckdb")
-    local, local_s = timed(lambda: get_or_extract(model, data, layers, store=store, **common))
+    local, local_s = timed(lambda: get_or_extract(ExtractionSpec(model, data, layers, **common), store=store))
     out = {"vectors_per_layer": local["block1"].n_rows, "dims": [local[k].dim for k in layers],
            "local_s": local_s, "ray": []}
-    _, out["local_read_s"] = timed(lambda: get_or_extract(model, data, layers, store=store, **common))
+    _, out["local_read_s"] = timed(lambda: get_or_extract(ExtractionSpec(model, data, layers, **common), store=store))
     rows = subset_rows(len(data), None, 0)
     for actors in sorted({1, max(1, ray_cpus)}):
         ray_store = Store(folder / f"ray{actors}.duckdb")
@@ -115,6 +115,7 @@ def block_throughput(images: int, folder: Path, device: str = "cpu") -> dict:
     from topoact.distributed.extract import extract_to_shards
     from topoact.extract import extract_activations
     from topoact.extract.sampling import subset_rows
+    from topoact.workflow import ExtractionSpec, activation_key, get_or_extract
 
     model, data = zoo.load_model("mobilenetv2_100"), zoo.load_dataset("mnist-5k")
     layers = ["blocks.3", "conv_head"]

@@ -40,9 +40,10 @@ from topoact.activations import ActivationSet
 from topoact.cache import Store, default_cache_path
 from topoact.compare import Run, RunSpec, relative_depth, run_metrics
 from topoact.distributed import RayEngine, resolve_engine
-from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS, activation_key, get_or_extract
-from topoact.mapper import Mapper, MapperGraph, get_or_build_graph, graph_cache_key
+from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS
+from topoact.mapper import Mapper, MapperGraph
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
+from topoact.workflow import CachedGraph, ExtractionSpec, get_or_build_graph, get_or_extract, get_or_score, graph_cache_key
 
 Progress = Callable[[float, str], None]
 
@@ -185,14 +186,15 @@ def clear_memory() -> None:
 
 
 # ----------------------------------------------------------------------- activations
+def extraction_spec(choice: ActivationChoice) -> ExtractionSpec:
+    """The extraction ``choice`` names, with the server's loaded model and dataset."""
+    return ExtractionSpec(load_model(choice.model, choice.weights), load_dataset(choice.dataset, choice.dataset_path),
+                          (choice.layer,), limit=choice.limit, sampling=choice.sampling, seed=choice.seed)
+
+
 def activation_set_key(choice: ActivationChoice) -> str:
     """The cache key of the activation set (the same one ``get_or_extract`` uses)."""
-    model = load_model(choice.model, choice.weights)
-    dataset = load_dataset(choice.dataset, choice.dataset_path)
-    return activation_key(
-        model, dataset, choice.layer, sampling=choice.sampling, max_positions=16, seed=choice.seed,
-        limit=choice.limit, predictions=True,
-    )
+    return extraction_spec(choice).cache_key(choice.layer)
 
 
 def get_activations(choice: ActivationChoice, progress: Progress | None = None) -> tuple[str, ActivationSet]:
@@ -203,22 +205,14 @@ def get_activations(choice: ActivationChoice, progress: Progress | None = None) 
     (key, ActivationSet)
     """
     report = progress or (lambda fraction, message: None)
-    key = activation_set_key(choice)
+    spec = extraction_spec(choice)
+    key = spec.cache_key(choice.layer)
     memo = _memos()["activations"]
     hit = memo.get(key)
     if hit is not None:
         return key, hit
-    model = load_model(choice.model, choice.weights)
-    dataset = load_dataset(choice.dataset, choice.dataset_path)
     report(0.0, f"reading {choice.layer} activations from the cache")
-
-    def extracting(done: int, total: int) -> None:
-        report(done / max(total, 1), f"extracting {choice.layer} activations: {done:,} / {total:,} inputs")
-
-    acts = get_or_extract(
-        model, dataset, [choice.layer], store=get_store(), sampling=choice.sampling, seed=choice.seed,
-        limit=choice.limit, progress=extracting, engine=engine(),
-    )[choice.layer]
+    acts = get_or_extract(spec, store=get_store(), progress=report, engine=engine())[choice.layer]
     memo.put(key, acts)
     return key, acts
 
@@ -245,7 +239,7 @@ def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:
 def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, progress: Progress | None = None) -> GraphResult:
     """The Mapper graph of ``acts``: from memory, else the DuckDB cache, else fitted.
 
-    The DuckDB part is :func:`topoact.mapper.get_or_build_graph`, shared with the command
+    The DuckDB part is :func:`topoact.workflow.get_or_build_graph`, shared with the command
     line. Raises ``ValueError`` for parameters the Mapper rejects.
     """
     report = progress or (lambda fraction, message: None)
@@ -330,13 +324,12 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
                   stability_top: int | None = None, progress: Progress | None = None):
     """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.
 
-    The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``.
+    The same :func:`topoact.workflow.get_or_score` as ``python -m topoact anomalies``.
     With ``stability_top`` the nine-setting sweep around the graph's cover runs too (a
     sample is a candidate in a setting when ranked within ``stability_top``).
     """
-    from topoact.anomaly import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
+    from topoact.anomaly import default_sweep, scores_key
 
-    report = progress or (lambda fraction, message: None)
     n_intervals = result.graph.params.get("n_intervals_used") or mapper.n_intervals  # the rule's count for "auto"
     sweep = default_sweep(int(n_intervals), mapper.overlap) if stability_top else []
     key = scores_key(result.key, k=k, sweep=sweep, top=stability_top)
@@ -344,22 +337,9 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
     hit = memos["anomalies"].get(key)
     if hit is not None:
         return hit
-    store = get_store()
-    table = store.get_table(SCORES_KIND, key)
-    samples = None if table is None else table.to_pandas()
-    if samples is None:
-        report(0.1, "scoring samples (k-NN, LOF, nodes, model)")
-        samples = score_samples(acts, result.graph, k=k)
-    estimator = Mapper(**mapper.as_params())
-    done = anomaly_report(
-        acts, result.graph, k=k, samples=samples, mapper=estimator, top=stability_top or 50,
-        sweep=sweep if table is None else None,
-        progress=lambda i, n: report(0.2 + 0.75 * i / n, f"stability sweep: setting {i} of {n}"),
-    )
-    if table is None:
-        store.put_table(SCORES_KIND, key, done.samples.sort_index(), {
-            "graph_key": result.key, "layer": acts.layer, "model": acts.meta.get("model"),
-            "dataset": acts.meta.get("dataset"), "k": k})
+    built = CachedGraph(result.graph, result.key, result.from_cache)
+    done = get_or_score(acts, built, store=get_store(), k=k, mapper=Mapper(**mapper.as_params()), sweep=sweep,
+                        top=stability_top or 50, progress=progress).report
     memos["anomalies"].put(key, done)
     return done
 

@@ -16,7 +16,7 @@ from test_cache_store import assert_same, make_acts
 from topoact.cache import CacheCorruptError, CacheError, CacheKeyError, CacheLockedError, Store, cache_key
 from topoact.cli import main
 from topoact.mapper import Mapper
-from topoact.mapper.cached import get_or_build_graph
+from topoact.workflow import get_or_build_graph
 
 ACTS = cache_key(test="delete", what="activations")
 OTHER = cache_key(test="delete", what="other activations")

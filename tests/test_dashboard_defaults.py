@@ -59,11 +59,12 @@ def test_default_view_summary_has_little_noise_and_a_flare_per_class():
 
     torch.set_num_threads(1)
     from dashboard.services import MapperChoice
-    from topoact.extract import get_or_extract
     from topoact.mapper import Mapper
     from topoact.mapper.graph import majority_labels
+    from topoact.workflow import ExtractionSpec, get_or_extract
 
-    acts = get_or_extract("digits_cnn", "digits", ["block3"], store=None, sampling="random_position", seed=0)["block3"]
+    spec = ExtractionSpec("digits_cnn", "digits", ["block3"], sampling="random_position", seed=0)
+    acts = get_or_extract(spec, store=None)["block3"]
     graph = Mapper(**MapperChoice().as_params()).fit(acts.vectors).graph_
     summary = graph.summary()
     assert summary["noise_points"] / summary["points"] < 0.10

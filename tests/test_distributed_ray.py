@@ -20,10 +20,10 @@ from topoact.cli import main
 from topoact.distributed import RayEngine
 from topoact.distributed.extract import extract_to_shards, extract_with_ray
 from topoact.distributed.mapper import cluster_elements
-from topoact.extract import extract_activations, get_or_extract
-from topoact.extract.pipeline import activation_key
+from topoact.extract import extract_activations
 from topoact.mapper import Mapper
 from topoact.mapper.cluster import DBSCAN
+from topoact.workflow import ExtractionSpec, activation_key, get_or_extract
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -104,7 +104,7 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
         assert len(store.shard_files(activation_key(model, digits, layer, predictions=True, **common))) == 4
     assert progress == [(0, 400), (100, 400), (200, 400), (300, 400), (400, 400)]  # as the 4 blocks finish
     # The local engine finds the set in the cache: same key, read from the shards through DuckDB.
-    again = get_or_extract(model, digits, ["hidden2"], store=store, batch_size=50, **common)["hidden2"]
+    again = get_or_extract(ExtractionSpec(model, digits, ["hidden2"], batch_size=50, **common), store=store)["hidden2"]
     assert again.meta["cached"] is True
     assert_same_activations(again, local["hidden2"])
     # 4 blocks x 2 layers, nothing else: no temporary file of the killed writer, no staging folder.

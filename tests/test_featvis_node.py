@@ -7,7 +7,6 @@ import pytest
 
 import zoo
 from topoact.cache import Store
-from topoact.extract import get_or_extract
 from topoact.featvis import (
     EXEMPLARS_KIND,
     VISUALIZATION_KIND,
@@ -21,6 +20,7 @@ from topoact.featvis import (
 )
 from topoact.featvis.exemplars import nearest_members
 from topoact.mapper import Mapper
+from topoact.workflow import ExtractionSpec, get_or_extract
 
 QUICK = RenderParams(steps=32)
 
@@ -29,7 +29,7 @@ QUICK = RenderParams(steps=32)
 def block1():
     """digits_cnn block1: an 8 x 8 grid on 8 x 8 inputs, so every patch is a 4 x 4 crop."""
     model, dataset = zoo.load_model("digits_cnn"), zoo.load_dataset("digits")
-    acts = get_or_extract(model, dataset, ["block1"], store=None, limit=500)["block1"]
+    acts = get_or_extract(ExtractionSpec(model, dataset, ["block1"], limit=500), store=None)["block1"]
     graph = Mapper(n_intervals=8, min_samples=4).fit(acts.vectors).graph_
     return model, dataset, acts, graph
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import zoo
-from topoact.extract import Entry, ModuleModel, get_or_extract
+from topoact.extract import Entry, ModuleModel
 from topoact.featvis import (
     FeatvisError,
     RenderParams,
@@ -27,6 +27,7 @@ from topoact.featvis.exemplars import model_inputs_01
 from topoact.featvis.image_param import FourierImage, random_affine, spectrum_scale
 from topoact.featvis.render import layer_grid, patch_box, read_layer, where_of_position
 from topoact.mapper import Mapper
+from topoact.workflow import ExtractionSpec, get_or_extract
 
 FAST = RenderParams(steps=128)
 
@@ -34,7 +35,7 @@ FAST = RenderParams(steps=128)
 @pytest.fixture(scope="module")
 def digits():
     model, dataset = zoo.load_model("digits_cnn"), zoo.load_dataset("digits")
-    acts = get_or_extract(model, dataset, ["block3"], store=None, limit=400)["block3"]
+    acts = get_or_extract(ExtractionSpec(model, dataset, ["block3"], limit=400), store=None)["block3"]
     graph = Mapper(n_intervals=10, min_samples=5).fit(acts.vectors).graph_
     return model, dataset, acts, graph
 
@@ -81,7 +82,7 @@ def test_digits_nodes_are_reached_much_better_than_noise_and_the_mean_image(digi
 
 def test_mobilenet_node_is_reached_and_noise_and_mean_image_are_not():
     model, dataset = zoo.load_model("mobilenetv2_100"), zoo.load_dataset("skimage-photos")
-    acts = get_or_extract(model, dataset, ["blocks.2"], store=None)["blocks.2"]
+    acts = get_or_extract(ExtractionSpec(model, dataset, ["blocks.2"]), store=None)["blocks.2"]
     graph = Mapper(n_intervals=10, min_samples=5).fit(acts.vectors).graph_
     _, members = node_members(graph, int(np.argmax(graph.node_sizes)))
     vis = node_visualization(model, acts, members, params=RenderParams(size=64, steps=128))

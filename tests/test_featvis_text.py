@@ -9,8 +9,9 @@ import pytest
 
 import zoo
 from topoact.activations import ActivationSet
-from topoact.extract import ItemsDataset, get_or_extract
+from topoact.extract import ItemsDataset
 from topoact.featvis import FeatvisError, aligned_vocabulary, highlighted_html, text_featvis
+from topoact.workflow import ExtractionSpec, get_or_extract
 
 SENTENCES = [
     "a <b>bold</b> & brave film .",
@@ -32,8 +33,8 @@ def minilm():
 @pytest.fixture(scope="module")
 def crafted(minilm):
     dataset = ItemsDataset("crafted", SENTENCES, labels=np.arange(len(SENTENCES)) % 2, modality="text")
-    acts = get_or_extract(minilm, dataset, ["encoder.layer.1"], store=None, sampling="all_tokens",
-                          max_positions=6)["encoder.layer.1"]
+    acts = get_or_extract(ExtractionSpec(minilm, dataset, ["encoder.layer.1"], sampling="all_tokens",
+                                         max_positions=6), store=None)["encoder.layer.1"]
     return dataset, acts
 
 
@@ -76,8 +77,8 @@ def test_vocabulary_is_the_best_aligned_input_embeddings(minilm, crafted):
 
 def test_polarity_node_finds_words_like_its_members(minilm):
     dataset = zoo.load_dataset("polarity")
-    acts = get_or_extract(minilm, dataset, ["embeddings"], store=None, sampling="all_tokens",
-                          max_positions=8, limit=80)["embeddings"]
+    acts = get_or_extract(ExtractionSpec(minilm, dataset, ["embeddings"], sampling="all_tokens",
+                                         max_positions=8, limit=80), store=None)["embeddings"]
     tokenizer = minilm.tokenizer
     tokens = []
     for row in range(acts.n_rows):

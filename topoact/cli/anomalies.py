@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Score, rank, print (and cache) the candidates."""
     import pandas as pd
 
-    from topoact.anomaly.report import SCORES_KIND, anomaly_report, default_sweep, score_samples, scores_key
+    from topoact.anomaly.report import default_sweep
 
     if args.top < 1:
         raise TopoactError(f"--top must be at least 1; got {args.top}")
@@ -53,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and Path(args.csv).suffix.lower() != ".csv":
         raise TopoactError(f"--csv must end in .csv; got {args.csv}")
     import zoo
+    from topoact.anomaly import ANOMALY_EPS
     from topoact.cache import Store
     from topoact.cli.extract import activations_from_args
-    from topoact.anomaly import ANOMALY_EPS
-    from topoact.mapper import Mapper, get_or_build_graph
+    from topoact.cli.mapper import fraction_bar
+    from topoact.mapper import Mapper
+    from topoact.workflow import get_or_build_graph, get_or_score
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     acts = activations_from_args(args, [layer])[layer]
@@ -65,27 +67,15 @@ def run(args: argparse.Namespace) -> int:
     mapper = Mapper(lens="l2norm", n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
                     eps=ANOMALY_EPS, random_state=args.seed)
     sweep = default_sweep(args.intervals, args.overlap) if args.stability else []
-    samples, key = None, None
     with nullcontext() if args.no_cache else Store(args.cache) as store:
         try:
             built = get_or_build_graph(acts, mapper, store)  # the graph other commands cache too
         except ValueError as exc:
             raise TopoactError(str(exc).splitlines()[0]) from None
-        graph = built.graph
-        if built.key is not None:
-            key = scores_key(built.key, k=args.k, sweep=sweep, top=args.top)
-            table = None if args.recompute else store.get_table(SCORES_KIND, key)
-            samples = None if table is None else table.to_pandas()
-    cached = samples is not None
-    if samples is None:
-        samples = score_samples(acts, graph, k=args.k)
-    report = anomaly_report(acts, graph, k=args.k, samples=samples, mapper=mapper,
-                            sweep=None if cached else sweep, top=args.top, progress=_sweep_progress(args, sweep))
-    if key and not cached:
-        with Store(args.cache) as store:
-            store.put_table(SCORES_KIND, key, report.samples.sort_index(), {
-                "layer": acts.layer, "graph_key": built.key, "model": acts.meta.get("model"),
-                "dataset": acts.meta.get("dataset")})
+        with fraction_bar(disable=getattr(args, "quiet", False) or not sweep) as progress:
+            report = get_or_score(acts, built, store=store, k=args.k, mapper=mapper, sweep=sweep, top=args.top,
+                                  recompute=args.recompute, progress=progress).report
+    graph = built.graph
     ranked = report.samples
     if args.csv:
         ranked.to_csv(args.csv)
@@ -101,19 +91,3 @@ def run(args: argparse.Namespace) -> int:
             print("Most anomalous nodes:")
             print(report.nodes.head(10).round(3).to_string())
     return 0
-
-
-def _sweep_progress(args: argparse.Namespace, sweep: list):
-    """A tqdm bar over the sweep settings (none when quiet or no sweep)."""
-    if not sweep or getattr(args, "quiet", False):
-        return None
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(sweep), desc="stability sweep", unit="setting", leave=False)
-
-    def update(done: int, total: int) -> None:
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    return update

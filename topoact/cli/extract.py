@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,69 +121,32 @@ def run(args: argparse.Namespace) -> int:
 def activations_from_args(args: argparse.Namespace, layers: list[str] | None) -> dict[str, ActivationSet]:
     """Activation sets named by :func:`add_source_arguments`' arguments (cached or extracted)."""
     _check_args(args)
-    try:
-        import zoo
-    except ImportError as exc:  # pragma: no cover - the zoo ships with topoact
-        raise TopoactError(f"the model zoo is not available: {exc}") from exc
-    from topoact.extract.pipeline import get_or_extract
+    from topoact.cli.mapper import fraction_bar
+    from topoact.workflow import ExtractionSpec, get_or_extract
 
     engine = engine_from_args(args)
     try:
-        model = zoo.load_model(
-            args.model,
-            weights="untrained" if args.untrained else "pretrained",
-            checkpoint=args.checkpoint,
-            device=args.device if engine is None else "cpu",  # Ray actors place their own copies
-        )
-        dataset = (zoo.load_dataset(args.dataset) if args.dataset_path is None
-                   else zoo.load_dataset(args.dataset, path=args.dataset_path))
+        spec = ExtractionSpec(
+            args.model, args.dataset, layers, limit=args.limit, sampling=args.sampling,
+            max_positions=args.max_positions, seed=args.seed, predictions=not args.no_predictions,
+            nonfinite=args.nonfinite, weights="untrained" if args.untrained else "pretrained",
+            checkpoint=args.checkpoint, dataset_path=args.dataset_path, batch_size=args.batch_size,
+            device=args.device,
+        ).loaded(device=args.device if engine is None else "cpu")  # Ray actors place their own copies
     except (KeyError, LookupError) as exc:
         raise TopoactError(str(exc.args[0]) if exc.args else str(exc)) from exc
-    sampling = args.sampling or ("random_token" if model.entry.modality == "text" else "random_position")
 
     store = None
     if not args.no_cache:
         from topoact.cache import Store
 
         store = Store(args.cache)
-    bar = _progress_bar(args.quiet)
     try:
-        return get_or_extract(
-            model, dataset, layers, store=store, sampling=sampling,
-            max_positions=args.max_positions, seed=args.seed, limit=args.limit,
-            batch_size=args.batch_size, device=args.device,
-            predictions=not args.no_predictions, nonfinite=args.nonfinite,
-            progress=bar.update if bar is not None else None, engine=engine or "local",
-        )
+        with fraction_bar(disable=args.quiet) as progress:
+            return get_or_extract(spec, store=store, progress=progress, engine=engine or "local")
     finally:
-        if bar is not None:
-            bar.close()
         if store is not None:
             store.close()
-
-
-class _Bar:
-    """tqdm bar fed with ``(done, total)`` callbacks."""
-
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm(total=None, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
-        self._done = 0
-
-    def update(self, done: int, total: int) -> None:
-        if self._tqdm.total != total:
-            self._tqdm.total = total
-            self._tqdm.refresh()
-        self._tqdm.update(done - self._done)
-        self._done = done
-
-    def close(self) -> None:
-        self._tqdm.close()
-
-
-def _progress_bar(quiet: bool) -> _Bar | None:
-    return None if quiet else _Bar()
 
 
 def summary(acts: ActivationSet, out: str | None = None) -> dict[str, Any]:

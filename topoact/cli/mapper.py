@@ -248,11 +248,11 @@ def fit_graph(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None
     """``(graph, cached)``: the Mapper graph of ``X`` with the command's Mapper arguments.
 
     For zoo activations (``acts``) the graph comes from the shared graph cache
-    (:func:`topoact.mapper.get_or_build_graph`) unless ``--recompute``/``--no-cache``,
+    (:func:`topoact.workflow.get_or_build_graph`) unless ``--recompute``/``--no-cache``,
     and is stored after fitting.
     """
     from topoact.cache import Store
-    from topoact.mapper.cached import get_or_build_graph
+    from topoact.workflow import get_or_build_graph
 
     mapper = mapper_from_args(args, engine)
     try:

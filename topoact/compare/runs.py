@@ -2,7 +2,7 @@
 
 A *run* is one layer of one model (pretrained or its untrained control) on a dataset.
 :func:`compare_runs` gets every run's activations (cached or extracted, one forward pass
-per model) and graph (cached or fitted, :func:`topoact.mapper.get_or_build_graph`, the
+per model) and graph (cached or fitted, :func:`topoact.workflow.get_or_build_graph`, the
 cache the dashboard and the other commands share), and tabulates
 :func:`~topoact.compare.graph_metrics` with each layer's relative depth and how much the
 graph changed from the model's previous layer.
@@ -24,8 +24,8 @@ from topoact.compare.distance import flow_distance, shape_distance
 from topoact.compare.flow import MemberFlow, member_flow
 from topoact.compare.metrics import COUNT_COLUMNS, METRIC_COLUMNS, graph_metrics
 from topoact.mapper.builder import Mapper
-from topoact.mapper.cached import get_or_build_graph
 from topoact.mapper.graph import MapperGraph
+from topoact.workflow import ExtractionSpec, get_or_build_graph, get_or_extract
 
 __all__ = [
     "RunSpec", "Run", "Comparison", "compare_runs", "comparison_table", "run_metrics", "relative_depth",
@@ -175,7 +175,7 @@ def compare_runs(
     sampling : str, optional
         Default: ``random_position`` for images, ``random_token`` for text.
     max_positions, limit, seed, batch_size, device, dataset_path
-        As for :func:`topoact.extract.get_or_extract`.
+        As for :class:`topoact.workflow.ExtractionSpec`.
     shape : bool, default=False
         Add ``shape_change`` (:func:`~topoact.compare.shape_distance` to the previous layer;
         about a second per pair of a few hundred nodes).
@@ -187,8 +187,6 @@ def compare_runs(
     """
     import zoo
     from sklearn.base import clone
-
-    from topoact.extract.pipeline import get_or_extract
 
     if not specs:
         raise TopoactError("nothing to compare: give at least one model and layer")
@@ -212,9 +210,9 @@ def compare_runs(
         report(0.6 * g / len(groups), f"activations of {model_name} ({weights})")
         model = zoo.load_model(model_name, weights=weights, device=device)
         model.check_layers(layers)
-        chosen = sampling or ("random_token" if model.entry.modality == "text" else "random_position")
-        sets = get_or_extract(model, data, layers, store=store, sampling=chosen, max_positions=max_positions,
-                              seed=seed, limit=limit, batch_size=batch_size, device=device)
+        sets = get_or_extract(ExtractionSpec(model, data, tuple(layers), limit=limit, sampling=sampling,
+                                             max_positions=max_positions, seed=seed, batch_size=batch_size,
+                                             device=device), store=store)
         for layer in layers:
             spec = RunSpec(model_name, layer, weights)
             acts_of[spec] = sets[layer]

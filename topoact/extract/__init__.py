@@ -1,11 +1,12 @@
 """Activation extraction: hooks by dotted module name, sampling inside the hook, batching.
 
+Through the cache (stored sets back, missing layers extracted):
+:func:`topoact.workflow.get_or_extract`.
+
 Public API
 ----------
 extract_activations
     Sampled activation vectors of several layers from one pass over a dataset.
-get_or_extract
-    The same, through the cache: returns stored sets, extracts only missing layers.
 capture
     Context manager hooking layers by dotted name (always removes its hooks).
 SAMPLINGS, IMAGE_SAMPLINGS, TEXT_SAMPLINGS
@@ -23,7 +24,6 @@ from topoact.extract.names import IMAGE_SAMPLINGS, SAMPLINGS, TEXT_SAMPLINGS
 _LAZY = {
     "Entry": "adapters", "ItemsDataset": "adapters", "ModuleModel": "adapters",
     "extract_activations": "extractor", "Capture": "hooks", "capture": "hooks",
-    "activation_key": "pipeline", "get_or_extract": "pipeline",
 }
 
 
@@ -40,9 +40,7 @@ __all__ = [
     "ItemsDataset",
     "ModuleModel",
     "SAMPLINGS",
-    "activation_key",
     "TEXT_SAMPLINGS",
     "capture",
     "extract_activations",
-    "get_or_extract",
 ]

@@ -6,7 +6,6 @@
 
 from topoact.mapper.builder import Mapper, check_data, mapper_graph
 from topoact.mapper.bootstrap import bootstrap_graphs
-from topoact.mapper.cached import CachedGraph, get_or_build_graph, graph_cache_key
 from topoact.mapper.cluster import DBSCAN, choose_eps, dbscan, dbscan_labels
 from topoact.mapper.cover import COVERS, BalancedCover, UniformCover, make_cover
 from topoact.mapper.graph import MapperGraph
@@ -27,7 +26,6 @@ from topoact.mapper.nerve import nerve_edges
 
 __all__ = [
     "Mapper", "MapperGraph", "mapper_graph", "check_data", "bootstrap_graphs",
-    "CachedGraph", "get_or_build_graph", "graph_cache_key",
     "DBSCAN", "dbscan", "choose_eps", "dbscan_labels", "EpsilonGraph", "nerve_edges",
     "UniformCover", "BalancedCover", "COVERS", "make_cover",
     "NormLens", "PCALens", "KNNDistanceLens", "DensityLens", "EccentricityLens",

@@ -29,6 +29,7 @@ from topoact.robustness.analysis import (
     vulnerability_prediction,
     vulnerability_table,
 )
+from topoact.workflow import ExtractionSpec, get_or_build_graph, get_or_extract
 
 Progress = Callable[[float, str], None]
 
@@ -286,16 +287,14 @@ def robustness_report(
 
 def _activations(model, dataset, layer: str, config: RobustnessConfig, store) -> ActivationSet:
     """Activations of one layer on a whole (already subset) dataset, through the cache."""
-    from topoact.extract import get_or_extract
-
-    return get_or_extract(model, dataset, [layer], store=store, sampling=config.sampling,
-                          max_positions=config.max_positions, seed=config.seed, limit=None)[layer]
+    spec = ExtractionSpec(model, dataset, (layer,), sampling=config.sampling, max_positions=config.max_positions,
+                          seed=config.seed)
+    return get_or_extract(spec, store=store)[layer]
 
 
 def _graph(acts: ActivationSet, config: RobustnessConfig, store) -> MapperGraph:
     """The Mapper graph of ``acts`` through the shared graph cache."""
     from topoact.mapper import Mapper
-    from topoact.mapper.cached import get_or_build_graph
 
     try:
         return get_or_build_graph(acts, Mapper(**config.mapper_params), store).graph

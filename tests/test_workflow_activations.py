@@ -1,4 +1,4 @@
-"""get_or_extract against the real DuckDB store: hits, partial hits, key parts."""
+"""topoact.workflow.get_or_extract against the real DuckDB store: hits, partial hits, key parts."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from topoact.extract import Entry, ItemsDataset, ModuleModel
-from topoact.extract.pipeline import activation_key, get_or_extract
-
 from topoact import cache
+from topoact.extract import Entry, ItemsDataset, ModuleModel
+from topoact.workflow import ExtractionSpec, activation_key, get_or_extract
 
 
 class CountingModel(ModuleModel):
@@ -50,29 +49,29 @@ def test_second_call_comes_from_the_cache_and_only_missing_layers_are_extracted(
     model = make_model()
     with cache.Store(tmp_path / "c.duckdb") as store:
         CountingModel.passes = 0
-        first = get_or_extract(model, data, ["1"], store=store, batch_size=4, seed=1)
+        first = get_or_extract(ExtractionSpec(model, data, ["1"], batch_size=4, seed=1), store=store)
         assert CountingModel.passes == 3 and first["1"].meta["cached"] is False
-        again = get_or_extract(model, data, ["1"], store=store, batch_size=5, seed=1)
+        again = get_or_extract(ExtractionSpec(model, data, ["1"], batch_size=5, seed=1), store=store)
         assert CountingModel.passes == 3  # nothing ran
         assert again["1"].meta["cached"] is True
         same(first["1"], again["1"])
-        both = get_or_extract(model, data, ["3", "1"], store=store, batch_size=10, seed=1)
+        both = get_or_extract(ExtractionSpec(model, data, ["3", "1"], batch_size=10, seed=1), store=store)
         assert CountingModel.passes == 4  # one pass, for layer 3 only
         assert list(both) == ["3", "1"]
         assert both["1"].meta["cached"] is True and both["3"].meta["cached"] is False
         # without predictions the stored set with predictions answers too
-        quick = get_or_extract(model, data, ["1", "3"], store=store, seed=1, predictions=False)
+        quick = get_or_extract(ExtractionSpec(model, data, ["1", "3"], seed=1, predictions=False), store=store)
         assert CountingModel.passes == 4
         same(quick["3"], both["3"])
         # a different seed is a different result
-        get_or_extract(model, data, ["1"], store=store, seed=2)
+        get_or_extract(ExtractionSpec(model, data, ["1"], seed=2), store=store)
         assert CountingModel.passes == 5
 
 
 def test_no_store_always_extracts(data) -> None:
     model = make_model()
     CountingModel.passes = 0
-    out = get_or_extract(model, data, None, store=None, batch_size=10)
+    out = get_or_extract(ExtractionSpec(model, data, None, batch_size=10), store=None)
     assert list(out) == ["1", "3"] and CountingModel.passes == 1
 
 
@@ -104,10 +103,10 @@ def test_zoo_names_are_loaded_and_sample_index_indexes_the_full_dataset(tmp_path
     import zoo
 
     with cache.Store(tmp_path / "c.duckdb") as store:
-        sets = get_or_extract("digits_cnn", "digits", None, store=store, weights="untrained",
-                              limit=20, sampling="gap", batch_size=8)
-        again = get_or_extract("digits_cnn", "digits", None, store=store, weights="untrained",
-                               limit=20, sampling="gap", batch_size=20)
+        sets = get_or_extract(ExtractionSpec("digits_cnn", "digits", None, weights="untrained",
+                                             limit=20, sampling="gap", batch_size=8), store=store)
+        again = get_or_extract(ExtractionSpec("digits_cnn", "digits", None, weights="untrained",
+                                              limit=20, sampling="gap", batch_size=20), store=store)
     full = zoo.load_dataset("digits")
     for layer, acts in sets.items():
         assert acts.n_rows == 20 and acts.meta["cached"] is False and again[layer].meta["cached"] is True

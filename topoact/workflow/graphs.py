@@ -8,12 +8,13 @@ vectors) and the estimator's parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from topoact.cache import cache_key
 from topoact.mapper.builder import Mapper
 from topoact.mapper.graph import MapperGraph
+from topoact.progress import Progress
 
 if TYPE_CHECKING:
     from topoact.activations import ActivationSet
@@ -81,8 +82,6 @@ def graph_cache_key(acts: ActivationSet, mapper: Mapper) -> str | None:
         parameter is not plain data (a lens array, a clusterer object): such graphs are
         not cached.
     """
-    from topoact.cache import cache_key
-
     meta = acts.meta or {}
     if not meta.get("model") or not meta.get("weights_id") or not meta.get("content_hash"):
         return None
@@ -101,7 +100,7 @@ def get_or_build_graph(
     store: Store | None,
     *,
     recompute: bool = False,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> CachedGraph:
     """The Mapper graph of ``acts``: read from ``store`` when cached, else fitted and stored.
 

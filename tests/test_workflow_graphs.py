@@ -13,8 +13,9 @@ import pytest
 
 from topoact.activations import ActivationSet
 from topoact.cache import Store
-from topoact.mapper import Mapper, get_or_build_graph, graph_cache_key
+from topoact.mapper import Mapper
 from topoact.synthetic import blobs
+from topoact.workflow import get_or_build_graph, graph_cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 
