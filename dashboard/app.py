@@ -23,6 +23,10 @@ st.markdown(
     unsafe_allow_html=True,
 )
 
+from dashboard.state import init_state  # noqa: E402
+
+init_state()  # once per run, for every page
+
 _PAGES = Path(__file__).resolve().parent / "views"
 navigation = st.navigation(
     [

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
 import streamlit as st
+from sklearn.base import clone
 
 import zoo
 from topoact import featvis
@@ -59,40 +59,6 @@ MAX_PROJECTED_POINTS = 4000
 #: Uploads: accepted file types and the largest size in MB.
 UPLOAD_TYPES = ("txt", "csv", "tsv")
 UPLOAD_MAX_MB = 5
-
-
-@dataclass(frozen=True)
-class ActivationChoice:
-    """What identifies one activation set in the UI."""
-
-    model: str
-    dataset: str
-    layer: str
-    sampling: str
-    limit: int | None
-    seed: int = 0
-    dataset_path: str | None = None
-    weights: str = "pretrained"
-
-
-@dataclass(frozen=True)
-class MapperChoice:
-    """Mapper parameters chosen in the UI."""
-
-    lens: str = "l2norm"
-    n_intervals: int | str = 30
-    overlap: float = 0.3
-    eps: float | str = "hausdorff"
-    min_samples: int = 5
-    metric: str = "euclidean"
-
-    def as_params(self) -> dict:
-        return {
-            "lens": self.lens, "n_intervals": self.n_intervals if isinstance(self.n_intervals, str) else int(self.n_intervals),
-            "overlap": float(self.overlap),
-            "eps": self.eps if isinstance(self.eps, str) else float(self.eps),
-            "min_samples": int(self.min_samples), "metric": self.metric,
-        }
 
 
 @dataclass
@@ -186,57 +152,66 @@ def clear_memory() -> None:
 
 
 # ----------------------------------------------------------------------- activations
-def extraction_spec(choice: ActivationChoice) -> ExtractionSpec:
-    """The extraction ``choice`` names, with the server's loaded model and dataset."""
-    return ExtractionSpec(load_model(choice.model, choice.weights), load_dataset(choice.dataset, choice.dataset_path),
-                          (choice.layer,), limit=choice.limit, sampling=choice.sampling, seed=choice.seed)
+def loaded_spec(spec: ExtractionSpec) -> ExtractionSpec:
+    """``spec`` (zoo names, one layer) with the server's loaded model and dataset."""
+    return spec.replace(model=load_model(spec.model, spec.weights), dataset=load_dataset(spec.dataset, spec.dataset_path))
 
 
-def activation_set_key(choice: ActivationChoice) -> str:
+def activation_set_key(spec: ExtractionSpec) -> str:
     """The cache key of the activation set (the same one ``get_or_extract`` uses)."""
-    return extraction_spec(choice).cache_key(choice.layer)
+    return loaded_spec(spec).cache_key(spec.layer)
 
 
-def get_activations(choice: ActivationChoice, progress: Progress | None = None) -> tuple[str, ActivationSet]:
+def get_activations(spec: ExtractionSpec, progress: Progress | None = None) -> tuple[str, ActivationSet]:
     """Activations of one layer: from memory, else the DuckDB cache, else extracted.
+
+    Parameters
+    ----------
+    spec : ExtractionSpec
+        Zoo model and dataset names and one layer.
 
     Returns
     -------
     (key, ActivationSet)
     """
     report = progress or (lambda fraction, message: None)
-    spec = extraction_spec(choice)
-    key = spec.cache_key(choice.layer)
+    loaded = loaded_spec(spec)
+    key = loaded.cache_key(spec.layer)
     memo = _memos()["activations"]
     hit = memo.get(key)
     if hit is not None:
         return key, hit
-    report(0.0, f"reading {choice.layer} activations from the cache")
-    acts = get_or_extract(spec, store=get_store(), progress=report, engine=engine())[choice.layer]
+    report(0.0, f"reading {spec.layer} activations from the cache")
+    acts = get_or_extract(loaded, store=get_store(), progress=report, engine=engine())[spec.layer]
     memo.put(key, acts)
     return key, acts
 
 
 # ----------------------------------------------------------------------- graphs
-def mapper_for(activations_key: str, mapper: MapperChoice) -> Mapper:
+#: Estimator parameters the dashboard does not take from the page's Mapper (set per server).
+_SERVER_PARAMS = ("warm_start", "engine")
+
+
+def mapper_for(activations_key: str, mapper: Mapper) -> Mapper:
     """The warm-start estimator kept for an activation set, set to ``mapper``'s parameters."""
     memos = _memos()
     estimator = memos["mappers"].get(activations_key)
     if estimator is None:
         estimator = Mapper(warm_start=True)
         memos["mappers"].put(activations_key, estimator)
-    return estimator.set_params(**mapper.as_params(), engine=engine())
+    params = {k: v for k, v in mapper.get_params(deep=False).items() if k not in _SERVER_PARAMS}
+    return estimator.set_params(**params, engine=engine())
 
 
-def graph_key(acts: ActivationSet, mapper: MapperChoice) -> str:
+def graph_key(acts: ActivationSet, mapper: Mapper) -> str:
     """Cache key of a Mapper graph of an activation set (the one every surface uses)."""
-    key = graph_cache_key(acts, Mapper(**mapper.as_params()))
+    key = graph_cache_key(acts, mapper)
     if key is None:
         raise ValueError(f"the {acts.layer} activations do not say which model and data made them")
     return key
 
 
-def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, progress: Progress | None = None) -> GraphResult:
+def get_graph(activations_key: str, acts: ActivationSet, mapper: Mapper, progress: Progress | None = None) -> GraphResult:
     """The Mapper graph of ``acts``: from memory, else the DuckDB cache, else fitted.
 
     The DuckDB part is :func:`topoact.workflow.get_or_build_graph`, shared with the command
@@ -266,7 +241,7 @@ def get_graph(activations_key: str, acts: ActivationSet, mapper: MapperChoice, p
     return result
 
 
-def get_confidence(activations_key: str, acts: ActivationSet, result: GraphResult, mapper: MapperChoice,
+def get_confidence(activations_key: str, acts: ActivationSet, result: GraphResult, mapper: Mapper,
                    n_resamples: int, progress: Progress | None = None) -> list:
     """Components, loops and flares of the graph, each with its bootstrap confidence.
 
@@ -300,27 +275,27 @@ def get_confidence(activations_key: str, acts: ActivationSet, result: GraphResul
     return findings
 
 
-def get_run(choice: ActivationChoice, mapper: MapperChoice, progress: Progress | None = None) -> tuple[Run, GraphResult]:
+def get_run(spec: ExtractionSpec, mapper: Mapper, progress: Progress | None = None) -> tuple[Run, GraphResult]:
     """One compared run (its activations, graph, depth and metrics) and the graph's views.
 
     Activations and graph come from :func:`get_activations` / :func:`get_graph`; the
     metrics from :func:`topoact.compare.run_metrics`, stored next to the graph.
     """
     report = progress or (lambda fraction, message: None)
-    key, acts = get_activations(choice, lambda f, m: report(0.5 * f, m))
+    key, acts = get_activations(spec, lambda f, m: report(0.5 * f, m))
     result = get_graph(key, acts, mapper, lambda f, m: report(0.5 + 0.4 * f, m))
-    report(0.9, f"metrics of {choice.model} · {choice.layer}")
-    model = load_model(choice.model, choice.weights)
+    report(0.9, f"metrics of {spec.model} · {spec.layer}")
+    model = load_model(spec.model, spec.weights)
     run = Run(
-        spec=RunSpec(choice.model, choice.layer, choice.weights), acts=acts, graph=result.graph,
-        depth=relative_depth(model, choice.layer), metrics=run_metrics(acts, result.graph, result.key, get_store()),
+        spec=RunSpec(spec.model, spec.layer, spec.weights), acts=acts, graph=result.graph,
+        depth=relative_depth(model, spec.layer), metrics=run_metrics(acts, result.graph, result.key, get_store()),
         graph_cached=result.from_cache,
     )
     return run, result
 
 
 # ----------------------------------------------------------------------- anomalies
-def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice, *, k: int = 10,
+def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: Mapper, *, k: int = 10,
                   stability_top: int | None = None, progress: Progress | None = None):
     """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.
 
@@ -338,7 +313,7 @@ def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: MapperChoice
     if hit is not None:
         return hit
     built = CachedGraph(result.graph, result.key, result.from_cache)
-    done = get_or_score(acts, built, store=get_store(), k=k, mapper=Mapper(**mapper.as_params()), sweep=sweep,
+    done = get_or_score(acts, built, store=get_store(), k=k, mapper=clone(mapper), sweep=sweep,
                         top=stability_top or 50, progress=progress).report
     memos["anomalies"].put(key, done)
     return done
@@ -450,14 +425,14 @@ def default_layer(model_name: str, layers: list[str]) -> str:
     return preferred if preferred in layers else layers[0]
 
 
-def default_choice() -> ActivationChoice:
+def default_spec() -> ExtractionSpec:
     """The activation set the Explore page opens on (loads the default model and dataset)."""
     model = load_model(DEFAULT_MODEL)
     dataset = load_dataset(DEFAULT_DATASET)
     layers = list(model.entry.default_layers) + [n for n in model.layers() if n not in model.entry.default_layers]
     limit = None if len(dataset) <= DEFAULT_SAMPLE_SIZE else DEFAULT_SAMPLE_SIZE
-    return ActivationChoice(model=DEFAULT_MODEL, dataset=DEFAULT_DATASET, layer=default_layer(DEFAULT_MODEL, layers),
-                            sampling=samplings_for(model.entry.modality)[0], limit=limit)
+    return ExtractionSpec(DEFAULT_MODEL, DEFAULT_DATASET, (default_layer(DEFAULT_MODEL, layers),),
+                          sampling=samplings_for(model.entry.modality)[0], limit=limit)
 
 
 def warm_up(report: Callable[[str], None] = print) -> None:
@@ -468,11 +443,11 @@ def warm_up(report: Callable[[str], None] = print) -> None:
     first page load of a fresh server only reads memory. Run by ``dashboard/serve.py``
     (``make run``) before the server starts.
     """
-    choice = default_choice()
+    spec = default_spec()
     report(f"{DEFAULT_MODEL} and {DEFAULT_DATASET} loaded")
-    key, acts = get_activations(choice)
-    result = get_graph(key, acts, MapperChoice())
-    report(f"default graph ready: {choice.layer}, {result.graph.n_nodes} nodes")
+    key, acts = get_activations(spec)
+    result = get_graph(key, acts, Mapper())
+    report(f"default graph ready: {spec.layer}, {result.graph.n_nodes} nodes")
 
 
 def model_choices() -> list[str]:

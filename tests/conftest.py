@@ -21,6 +21,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
+def dashboard_cache(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh cache folder per dashboard test module (``$TOPOACT_CACHE_DIR`` while it runs)."""
+    folder = tmp_path_factory.mktemp("dashboard-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOPOACT_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
 def zoo_cache(tmp_path_factory: pytest.TempPathFactory):
     """One zoo cache folder for the whole session (converted and trained weights are reused)."""
     folder = tmp_path_factory.getbasetemp() / "topoact-zoo-cache"

@@ -6,7 +6,6 @@ A real DuckDB cache in a temporary folder; the digits CNN trains there on first 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,7 @@ from topoact.viz import CATEGORICAL_PALETTE
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 TIMEOUT = 240
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dashboard-cache")
-    previous = os.environ.get("TOPOACT_CACHE_DIR")
-    os.environ["TOPOACT_CACHE_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("TOPOACT_CACHE_DIR", None)
-    else:
-        os.environ["TOPOACT_CACHE_DIR"] = previous
+pytestmark = pytest.mark.usefixtures("dashboard_cache")
 
 
 def _app():
@@ -156,7 +144,7 @@ def test_unreadable_upload_is_refused():
     assert problem is None and Path(path).is_file()
 
 
-def test_anomalies_page_ranks_the_explored_graph(cache_dir):
+def test_anomalies_page_ranks_the_explored_graph(dashboard_cache):
     at = _app()
     _widget(at.selectbox, "layer").set_value("block2").run()  # explore another layer first
     assert not at.exception, [e.message for e in at.exception]
@@ -182,7 +170,7 @@ def test_anomalies_page_ranks_the_explored_graph(cache_dir):
     assert any("component 1 has" in t.value for t in at.text)
     from topoact.cache import Store
 
-    kinds = {e["kind"] for e in Store(Path(cache_dir) / "topoact.duckdb").list_entries()}
+    kinds = {e["kind"] for e in Store(Path(dashboard_cache) / "topoact.duckdb").list_entries()}
     assert "anomaly_scores" in kinds  # scores cached with the graph they came from
     # the stability sweep adds a share of 9 settings per sample
     _widget(at.toggle, "anomaly_sweep").set_value(True).run()
@@ -238,7 +226,7 @@ def test_compare_page_links_panels_metrics_and_member_flow():
     assert at.get("imgs") or at.get("image"), "no flow figure"
 
 
-def test_zoo_and_cache_page_lists_and_clears(cache_dir):
+def test_zoo_and_cache_page_lists_and_clears(dashboard_cache):
     at = _app()  # the default exploration fills the cache
     at.switch_page("views/zoo_cache.py").run()
     assert not at.exception
@@ -252,7 +240,7 @@ def test_zoo_and_cache_page_lists_and_clears(cache_dir):
     assert not at.exception
     from topoact.cache import Store
 
-    remaining = Store(Path(cache_dir) / "topoact.duckdb").list_entries()
+    remaining = Store(Path(dashboard_cache) / "topoact.duckdb").list_entries()
     # what other kinds earlier tests left (the inspector's exemplars) stays
     assert remaining and "activations" in {e["kind"] for e in remaining}
     assert "graph" not in {e["kind"] for e in remaining}

@@ -8,29 +8,17 @@ component of its own for the classes, as TopoAct's graphs show.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dashboard-defaults-cache")
-    previous = os.environ.get("TOPOACT_CACHE_DIR")
-    os.environ["TOPOACT_CACHE_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("TOPOACT_CACHE_DIR", None)
-    else:
-        os.environ["TOPOACT_CACHE_DIR"] = previous
+pytestmark = pytest.mark.usefixtures("dashboard_cache")
 
 
 @pytest.fixture(scope="module")
-def app():
+def app(dashboard_cache):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=240)
@@ -58,14 +46,13 @@ def test_default_view_summary_has_little_noise_and_a_flare_per_class():
     import torch
 
     torch.set_num_threads(1)
-    from dashboard.services import MapperChoice
-    from topoact.mapper import Mapper
+    from dashboard.state import DEFAULTS, mapper_from_state
     from topoact.mapper.graph import majority_labels
     from topoact.workflow import ExtractionSpec, get_or_extract
 
     spec = ExtractionSpec("digits_cnn", "digits", ["block3"], sampling="random_position", seed=0)
     acts = get_or_extract(spec, store=None)["block3"]
-    graph = Mapper(**MapperChoice().as_params()).fit(acts.vectors).graph_
+    graph = mapper_from_state(DEFAULTS).fit(acts.vectors).graph_
     summary = graph.summary()
     assert summary["noise_points"] / summary["points"] < 0.10
     assert summary["components"] <= 12

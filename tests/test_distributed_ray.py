@@ -180,11 +180,10 @@ def test_dashboard_extracts_and_clusters_on_ray_with_progress_from_the_cluster(t
     from dashboard import services
 
     services.clear_memory()
-    choice = services.ActivationChoice(model="digits_mlp", dataset="digits", layer="hidden1",
-                                       sampling="random_position", limit=300)
+    choice = ExtractionSpec("digits_mlp", "digits", ("hidden1",), sampling="random_position", limit=300)
     reports: list[tuple[float, str]] = []
     key, acts = services.get_activations(choice, progress=lambda f, m: reports.append((f, m)))
-    mapper_choice = services.MapperChoice(n_intervals=10)
+    mapper_choice = Mapper(n_intervals=10)
     result = services.get_graph(key, acts, mapper_choice, progress=lambda f, m: reports.append((f, m)))
 
     extracting = [m for _, m in reports if m.startswith("extracting")]
@@ -196,5 +195,5 @@ def test_dashboard_extracts_and_clusters_on_ray_with_progress_from_the_cluster(t
 
     local = extract_activations(zoo.load_model("digits_mlp"), digits, ["hidden1"], limit=300)["hidden1"]
     assert_same_activations(acts, local)
-    assert result.graph.to_json() == Mapper(**mapper_choice.as_params()).fit(local.vectors).graph_.to_json()
+    assert result.graph.to_json() == Mapper(**mapper_choice.get_params()).fit(local.vectors).graph_.to_json()
     services.clear_memory()

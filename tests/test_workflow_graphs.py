@@ -15,7 +15,7 @@ from topoact.activations import ActivationSet
 from topoact.cache import Store
 from topoact.mapper import Mapper
 from topoact.synthetic import blobs
-from topoact.workflow import get_or_build_graph, graph_cache_key
+from topoact.workflow import ExtractionSpec, get_or_build_graph, graph_cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,9 +83,9 @@ def _mapper_cli(cache: Path, *extra: str) -> dict:
 def test_dashboard_and_mapper_cli_hit_the_same_cache_entry(cache_env):
     from dashboard import services
 
-    choice = services.ActivationChoice("digits_mlp", "digits", "hidden1", "random_position", 300)
+    choice = ExtractionSpec("digits_mlp", "digits", ("hidden1",), sampling="random_position", limit=300)
     acts_key, acts = services.get_activations(choice)
-    built = services.get_graph(acts_key, acts, services.MapperChoice())
+    built = services.get_graph(acts_key, acts, Mapper())
     assert built.from_cache is False
     store = Store(cache_env / "topoact.duckdb")
     assert [e["key"] for e in store.list_entries("graph")] == [built.key]
@@ -102,6 +102,6 @@ def test_dashboard_and_mapper_cli_hit_the_same_cache_entry(cache_env):
     assert len(store.list_entries("graph")) == 2
     services.clear_memory()
     acts_key, acts = services.get_activations(choice)
-    shared = services.get_graph(acts_key, acts, services.MapperChoice(n_intervals=12, overlap=0.4))
+    shared = services.get_graph(acts_key, acts, Mapper(n_intervals=12, overlap=0.4))
     assert shared.from_cache is True and shared.graph.n_nodes == cli["nodes"]
     assert len(store.list_entries("graph")) == 2

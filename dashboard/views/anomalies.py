@@ -13,17 +13,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import services
-from dashboard.state import init_state
 from dashboard.widgets import PageProgress, csv_bytes
 from topoact import TopoactError
+from topoact.mapper import Mapper
 from topoact.viz import class_name
 
-init_state()
 st.header("Anomalies")
 
 explored = st.session_state.get("explored")
 if explored is None:  # opened before Explore: rank the default view
-    choice, mapper_choice = services.default_choice(), services.MapperChoice()
+    choice, mapper_choice = services.default_spec(), Mapper()
 else:
     choice, mapper_choice = explored
 

@@ -17,7 +17,7 @@ import streamlit as st
 import zoo
 from dashboard import services
 from dashboard.components import mapper_graph
-from dashboard.state import init_state
+from dashboard.state import mapper_defaults
 from dashboard.widgets import PageProgress, legend_html
 from topoact import TopoactError
 from topoact.compare import (
@@ -29,7 +29,9 @@ from topoact.compare import (
     member_shares,
 )
 from topoact.compare.plots import TRAJECTORY_METRICS, flow_figure, trajectory_figure
+from topoact.mapper import Mapper
 from topoact.viz import CATEGORICAL_PALETTE, COLOUR_BY, Legend, build_graph_view, class_name
+from topoact.workflow import ExtractionSpec
 
 GRAPH_HEIGHT = 360
 #: What the panels open on: trained and untrained digits models at a layer where classes separate.
@@ -38,8 +40,8 @@ PANEL_DEFAULTS = [("digits_cnn", "pretrained", "block3"), ("digits_mlp", "pretra
 UNTRAINED = " (untrained)"
 COLOURINGS = ["majority_label", "purity", "lens", "misclassified"]
 
-init_state()
 st.session_state.setdefault("compare_selected", None)
+_MAPPER_DEFAULTS = mapper_defaults()
 
 
 def _on_click(panel: int) -> None:
@@ -64,10 +66,10 @@ limit_value = top[2].number_input("Sample size", 50, 5000, 1000, step=100, key="
 colour_by = top[3].selectbox("Colour nodes by", COLOURINGS, format_func=COLOUR_BY.get, key="compare_colour_by")
 with st.expander("Mapper parameters (every panel)"):
     m1, m2, m3 = st.columns(3)
-    intervals = m1.slider("Intervals", 4, 60, 30, key="compare_intervals")
-    overlap = m2.slider("Overlap", 0.1, 0.7, 0.3, step=0.05, key="compare_overlap")
-    min_samples = m3.slider("min_samples", 2, 20, 5, key="compare_min_samples")
-mapper_choice = services.MapperChoice(n_intervals=int(intervals), overlap=float(overlap), min_samples=int(min_samples))
+    intervals = m1.slider("Intervals", 4, 60, _MAPPER_DEFAULTS["n_intervals"], key="compare_intervals")
+    overlap = m2.slider("Overlap", 0.1, 0.7, _MAPPER_DEFAULTS["overlap"], step=0.05, key="compare_overlap")
+    min_samples = m3.slider("min_samples", 2, 20, _MAPPER_DEFAULTS["min_samples"], key="compare_min_samples")
+mapper_choice = Mapper(n_intervals=int(intervals), overlap=float(overlap), min_samples=int(min_samples))
 
 try:
     dataset = services.load_dataset(dataset_name)
@@ -79,7 +81,7 @@ limit = None if limit_value >= len(dataset) else int(limit_value)
 modality = dataset.modality
 models = zoo.list_models(offline=True, modality=modality)
 runnable = [f"{m}{suffix}" for m in models for suffix in ("", UNTRAINED)]  # each model and its random control
-choices: list[services.ActivationChoice] = []
+choices: list[ExtractionSpec] = []
 for k, col in enumerate(st.columns(n_panels)):
     model_default, weights_default, layer_default = PANEL_DEFAULTS[k]
     default = model_default + (UNTRAINED if weights_default == "untrained" else "")
@@ -91,8 +93,8 @@ for k, col in enumerate(st.columns(n_panels)):
     layers = list(zoo.get(model_name).default_layers)
     layer = layer_col.selectbox("Layer", layers, key=f"compare_layer_{k}",
                                 index=layers.index(layer_default) if layer_default in layers else len(layers) // 2)
-    choices.append(services.ActivationChoice(model_name, dataset_name, layer, services.samplings_for(modality)[0],
-                                             limit, weights=weights))
+    choices.append(ExtractionSpec(model_name, dataset_name, (layer,), sampling=services.samplings_for(modality)[0],
+                                  limit=limit, weights=weights))
 
 progress = PageProgress()
 try:
@@ -192,7 +194,7 @@ with trajectory_tab:
         series = list(dict.fromkeys((c.model, c.weights) for c in choices))
         st.caption("Every default layer of the panels' models, against relative depth (0 = input, 1 = last layer).")
         bar = PageProgress()
-        layer_choices = [services.ActivationChoice(m, dataset_name, layer, choices[0].sampling, limit, weights=w)
+        layer_choices = [choices[0].replace(model=m, layers=(layer,), weights=w)
                          for m, w in series for layer in zoo.get(m).default_layers]
         try:
             layer_runs = [services.get_run(c, mapper_choice, bar.stage(k / len(layer_choices), (k + 1) / len(layer_choices)))[0]

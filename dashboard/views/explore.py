@@ -11,7 +11,7 @@ import zoo
 from dashboard import services
 from topoact import TopoactError
 from dashboard.components import mapper_graph
-from dashboard.state import init_state, select_node
+from dashboard.state import MANUAL_EPS, mapper_from_state, select_node
 from dashboard.widgets import (
     PageProgress,
     legend_html,
@@ -23,6 +23,7 @@ from topoact.anomaly import combined_per_row
 from topoact.mapper import LENSES
 from topoact.viz import COLOUR_BY, build_graph_view, class_name, graph_view_html, node_stats
 from topoact.viz.projection import available_projections
+from topoact.workflow import ExtractionSpec
 
 UPLOAD_TYPES = list(services.UPLOAD_TYPES)
 UPLOAD_MAX_MB = services.UPLOAD_MAX_MB
@@ -35,8 +36,6 @@ EPS_MODES = {"hausdorff": "data scale", "adaptive": "per element", "auto": "quan
              "manual": "manual"}
 #: Above this share of noise points the page warns.
 NOISE_WARNING = 0.10
-
-init_state()
 
 
 def _keep(options: list, name: str) -> None:
@@ -134,7 +133,7 @@ with st.sidebar:
                   "(Carrière–Michel–Oudot); per element: 3 × the median k-NN distance in each cover element "
                   "(TopoAct's adaptive eps); quantile: the 0.9 quantile of the k-NN distances; "
                   "knee: TopoBERT's rule; manual: a fixed radius.")
-    if st.session_state["eps_mode"] == "manual":
+    if st.session_state["eps_mode"] == MANUAL_EPS:
         st.number_input("eps", min_value=1e-6, format="%.4f", key="eps_value")
     st.slider("min_samples", 1, 50, key="min_samples")
     st.selectbox("Metric", ["euclidean", "cosine"], key="metric")
@@ -143,17 +142,9 @@ with st.sidebar:
                          "component, loop and flare persists.")
 
 limit = None if st.session_state["sample_size"] >= n_samples else int(st.session_state["sample_size"])
-choice = services.ActivationChoice(
-    model=model_name, dataset=st.session_state["dataset"], layer=st.session_state["layer"],
-    sampling=st.session_state["sampling"], limit=limit, dataset_path=dataset_path,
-)
-mapper_choice = services.MapperChoice(
-    lens=st.session_state["lens"],
-    n_intervals="auto" if st.session_state["auto_intervals"] else int(st.session_state["n_intervals"]),
-    overlap=float(st.session_state["overlap"]),
-    eps=float(st.session_state["eps_value"]) if st.session_state["eps_mode"] == "manual" else st.session_state["eps_mode"],
-    min_samples=int(st.session_state["min_samples"]), metric=st.session_state["metric"],
-)
+choice = ExtractionSpec(model_name, st.session_state["dataset"], (st.session_state["layer"],),
+                        sampling=st.session_state["sampling"], limit=limit, dataset_path=dataset_path)
+mapper_choice = mapper_from_state(st.session_state)  # unfitted: its parameters name the graph
 
 # ------------------------------------------------------------------ compute
 try:

@@ -13,7 +13,6 @@ import streamlit as st
 import zoo
 from dashboard import services
 from dashboard.components import mapper_graph
-from dashboard.state import init_state
 from dashboard.widgets import PageProgress, legend_html
 from topoact.robustness import RobustnessConfig
 from topoact.robustness.report import SWEEP_COLUMNS, combined_view
@@ -27,7 +26,6 @@ STRENGTHS = ("1/255", "2/255", "4/255", "8/255", "0.02", "0.05", "0.1", "0.2", "
 DIGITS_DEFAULTS, IMAGENET_DEFAULTS = ["0.05", "0.1", "0.2"], ["1/255", "2/255", "4/255"]
 TOP_SAMPLES = 40
 
-init_state()
 st.header("Robustness")
 st.caption("Adversarial inputs in the Mapper graph: the clean samples and their attacked versions in one graph, "
            "how easily each sample flips, whether the clean graph saw it coming, and the graph as the attack "

@@ -9,9 +9,7 @@ import streamlit as st
 
 import zoo
 from dashboard import services
-from dashboard.state import init_state
 
-init_state()
 st.header("Zoo & cache")
 
 models_tab, data_tab, cache_tab = st.tabs(["Models", "Datasets", "Cache"])

@@ -172,6 +172,19 @@ class ExtractionSpec:
         """The name of the dataset."""
         return self.dataset if isinstance(self.dataset, str) else str(self.dataset.name)
 
+    @property
+    def layer(self) -> str:
+        """The one layer of a single-layer spec (what a dashboard view or a graph is about).
+
+        Raises
+        ------
+        ValueError
+            When the spec names no layer or several.
+        """
+        if self.layers is None or len(self.layers) != 1:
+            raise ValueError(f"this ExtractionSpec names {self.layers!r}, not one layer")
+        return self.layers[0]
+
     def replace(self, **changes: Any) -> ExtractionSpec:
         """A copy with ``changes`` applied (and checked)."""
         return dataclasses.replace(self, **changes)
