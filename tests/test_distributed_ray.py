@@ -143,12 +143,12 @@ def test_mapper_on_ray_builds_the_local_graph(digits_block3):
     params = dict(n_intervals=12, overlap=0.4, min_samples=5)
     local = Mapper(**params).fit(digits_block3)
     fractions: list[float] = []
-    on_ray = Mapper(engine="ray", **params).fit(digits_block3, progress=lambda f, m: fractions.append(f))
+    on_ray = Mapper(engine=RayEngine(), **params).fit(digits_block3, progress=lambda f, m: fractions.append(f))
     assert on_ray.graph_.n_nodes > 10 and on_ray.graph_.n_edges > 5
     assert on_ray.graph_.to_json() == local.graph_.to_json()
     assert on_ray.neighbors_ is None and fractions == sorted(fractions) and fractions[-1] == 1.0
     generic = dict(clusterer=AgglomerativeClustering(n_clusters=2), n_intervals=6)
-    assert Mapper(engine="ray", **generic).fit(digits_block3).graph_.to_json() == Mapper(**generic).fit(digits_block3).graph_.to_json()
+    assert Mapper(engine=RayEngine(), **generic).fit(digits_block3).graph_.to_json() == Mapper(**generic).fit(digits_block3).graph_.to_json()
 
 
 def test_a_killed_clustering_task_is_retried_and_every_element_is_labelled(tmp_path, digits_block3):

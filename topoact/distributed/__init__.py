@@ -13,7 +13,9 @@ only where the work runs changes.
   is clustered by one Ray task, largest first, reading the data from the object store
   (one shared copy per node); the nerve is built here, in the calling process.
 
-Start with ``get_or_extract(..., engine="ray")`` or ``Mapper(engine="ray")``, or
+Start with ``get_or_extract(..., engine="ray")`` or ``Mapper(engine=RayEngine())`` (the
+Mapper core knows no engine: :class:`RayEngine` is a plug-in that implements its
+``ElementRunner`` protocol), or
 ``python -m topoact extract|mapper ... --engine ray``. Ray is an optional install
 (``pip install -r requirements-ray.txt``); without it only the Ray engine is missing.
 """

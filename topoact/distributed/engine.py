@@ -57,6 +57,17 @@ class RayEngine:
     actors: int | None = None
     batches_per_block: int = 8
 
+    def cluster_elements(self, X, elements, clusterer, *, progress=None) -> list:
+        """Cluster every cover element as a Ray task: the core's ``ElementRunner`` protocol.
+
+        ``Mapper(engine=RayEngine())`` calls it; see
+        :func:`topoact.distributed.mapper.cluster_elements`.
+        """
+        # lazy: topoact.distributed.mapper imports this module (and the Mapper core, with scikit-learn)
+        from topoact.distributed.mapper import cluster_elements
+
+        return cluster_elements(X, elements, clusterer, engine=self, progress=progress)
+
     def __post_init__(self) -> None:
         if self.actors is not None and (isinstance(self.actors, bool) or int(self.actors) < 1):
             raise ValueError(f"actors must be None or an integer >= 1, got {self.actors!r}")

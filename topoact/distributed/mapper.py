@@ -5,9 +5,12 @@ read-only NumPy view of the node's shared copy (no copy of ``X`` per task) and c
 only its own element's rows. Tasks are submitted largest element first, so the
 longest ones start first and the small ones fill the gaps at the end.
 
+This is the Ray engine's side of the core's
+:class:`~topoact.mapper.protocols.ElementRunner` protocol
+(:meth:`topoact.distributed.RayEngine.cluster_elements` calls :func:`cluster_elements`).
 The local engine computes one epsilon-graph for all cover elements and derives each
 element's DBSCAN from it; a task here computes its element's epsilon-graph alone
-(:func:`topoact.mapper.cluster.dbscan_rows`). Both decide every pair exactly (float64),
+(:class:`topoact.mapper.elements.ElementClustering`). Both decide every pair exactly (float64),
 number clusters by their smallest core row and resolve border points from ``X``, so
 the labels, and the graph, are the same. The price: pairs that lie in the overlap of
 two elements are examined by both tasks (see docs/scaling.md).
@@ -25,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from topoact.distributed.engine import RayEngine, connect, raise_worker_error
+from topoact.mapper.elements import ElementClustering
+from topoact.progress import Progress
 
 #: How often Ray reruns an element whose worker died before giving up.
 MAX_RETRIES = 3
@@ -33,37 +38,16 @@ MAX_RETRIES = 3
 ElementHook = Callable[[int], Any]
 
 
-def _cluster_one(X: np.ndarray, members: np.ndarray, element: int, spec: dict, on_element: ElementHook | None):
+def _cluster_one(X: np.ndarray, members: np.ndarray, element: int, job: ElementClustering,
+                 on_element: ElementHook | None):
     """The body of a task: one element's labels (None when a generic clusterer skips it) and what it cost."""
     if on_element is not None:
         on_element(element)
     started = time.perf_counter()
     stats: dict = {"element": element, "size": int(members.size)}
-    if spec["kind"] == "dbscan":
-        from topoact.mapper.cluster import dbscan_rows
-
-        labels, _ = dbscan_rows(
-            X, members, spec["eps"], spec["min_samples"], metric=spec["metric"], border=spec["border"],
-            random_state=spec["random_state"], stats=stats,
-        )
-    else:
-        from topoact.mapper.builder import generic_labels
-
-        labels = generic_labels(X, members, spec["clusterer"], spec["min_size"])
+    labels = job(X, members, stats=stats)
     stats["seconds"] = time.perf_counter() - started
     return labels, stats
-
-
-def _spec(X: np.ndarray, clusterer: Any) -> dict:
-    """What a task needs to know about the clusterer (eps resolved here, once)."""
-    from topoact.mapper.builder import min_cluster_samples
-    from topoact.mapper.cluster import DBSCAN
-
-    if isinstance(clusterer, DBSCAN) and clusterer.fast_metric is not None:
-        eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
-        return {"kind": "dbscan", "eps": eps, "min_samples": int(clusterer.min_samples),
-                "metric": clusterer.fast_metric, "border": clusterer.border, "random_state": int(clusterer.random_state)}
-    return {"kind": "generic", "clusterer": clusterer, "min_size": min_cluster_samples(clusterer)}
 
 
 def cluster_elements(
@@ -72,7 +56,7 @@ def cluster_elements(
     clusterer: Any,
     *,
     engine: RayEngine,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     on_element: ElementHook | None = None,
     stats: list[dict] | None = None,
 ) -> list[np.ndarray | None]:
@@ -87,7 +71,7 @@ def cluster_elements(
     clusterer : topoact DBSCAN or scikit-learn clusterer
         As for :func:`topoact.mapper.mapper_graph`.
     engine : RayEngine
-    progress : callable(done, total), optional
+    progress : callable(fraction, message), optional
         Called here as elements finish on the cluster.
     on_element : callable, optional
         Run on the worker with the element number before it is clustered (tests
@@ -103,12 +87,12 @@ def cluster_elements(
         a generic clusterer skips as too small.
     """
     ray = connect(engine)
-    spec = _spec(X, clusterer)
+    job = ElementClustering.of(X, clusterer)  # eps resolved here, once
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_cluster_one)
     x_ref = ray.put(X)
-    spec_ref = ray.put(spec)
+    job_ref = ray.put(job)
     order = sorted(range(len(elements)), key=lambda e: (-len(elements[e]), e))  # largest first
-    pending = {task.remote(x_ref, elements[e], e, spec_ref, on_element): e for e in order}
+    pending = {task.remote(x_ref, elements[e], e, job_ref, on_element): e for e in order}
     labels: list[np.ndarray | None] = [None] * len(elements)
     costs: list[dict] = [{} for _ in elements]
     total = len(elements)
@@ -119,7 +103,7 @@ def cluster_elements(
                 element = pending.pop(ref)
                 labels[element], costs[element] = ray.get(ref)
             if progress is not None:
-                progress(total - len(pending), total)
+                progress((total - len(pending)) / total, "clustering cover elements on Ray")
     except BaseException as exc:
         for ref in pending:
             ray.cancel(ref, force=False)

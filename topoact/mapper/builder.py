@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
@@ -13,19 +12,19 @@ from sklearn import cluster as sk_cluster
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from topoact.distributed.engine import RayEngine, resolve_engine
 from topoact.mapper.cluster import EPS_RULES, DBSCAN, dbscan_graph_labels, dbscan_rows
 from topoact.mapper.cover import COVERS, make_cover
+from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_samples
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, resolve_n_jobs
 from topoact.mapper.nerve import nerve_edges
+from topoact.mapper.protocols import ElementRunner
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
 from topoact.mapper.tiles import make_tiles
+from topoact.progress import Progress, scaled
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
-
-Progress = Callable[[float, str], None]
 
 
 def check_data(X) -> np.ndarray:
@@ -65,8 +64,8 @@ def mapper_graph(
     min_intersection: int = 1,
     n_jobs: int | None = None,
     params: dict | None = None,
-    engine: str | RayEngine = "local",
-    progress: Callable[[int, int], None] | None = None,
+    engine: str | ElementRunner = "local",
+    progress: Progress | None = None,
     element_eps: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
 ) -> MapperGraph:
@@ -92,13 +91,14 @@ def mapper_graph(
         Threads for clustering elements with a generic clusterer.
     params : dict, optional
         Recorded in the graph.
-    engine : {'local', 'ray'} or RayEngine, default='local'
-        ``'ray'`` clusters every cover element as a Ray task (largest first) over one
-        object-store copy of ``X``, each element with its own exact epsilon-graph
-        (:func:`~topoact.mapper.cluster.dbscan_rows`); ``neighbor_graph`` is then not
-        used. The graph is the same.
-    progress : callable(done, total), optional
-        Called as elements finish (Ray engine).
+    engine : 'local' or ElementRunner, default='local'
+        Where the cover elements are clustered: here, or by the
+        :class:`~topoact.mapper.protocols.ElementRunner` passed (for example
+        :class:`topoact.distributed.RayEngine`), which clusters each element with its
+        own exact epsilon-graph (:class:`~topoact.mapper.elements.ElementClustering`);
+        ``neighbor_graph`` is then not used. The graph is the same.
+    progress : callable(fraction, message), optional
+        Passed to the engine's ``cluster_elements``.
     element_eps : ndarray of shape (n_elements,), optional
         With a topoact DBSCAN: the eps of each cover element (``eps="adaptive"``);
         each element is then clustered with its own exact epsilon-graph
@@ -118,7 +118,7 @@ def mapper_graph(
         membership.indices[membership.indptr[e] : membership.indptr[e + 1]].astype(np.int64)
         for e in range(membership.shape[1])
     ]
-    ray_engine = resolve_engine(engine)
+    runner = None if isinstance(engine, str) and engine == "local" else engine
     if element_eps is not None and is_fast_dbscan(clusterer):
 
         def cluster_element(e: int) -> np.ndarray:
@@ -137,10 +137,15 @@ def mapper_graph(
                 labels_per_element = list(pool.map(cluster_element, range(len(elements))))
         else:
             labels_per_element = [cluster_element(e) for e in range(len(elements))]
-    elif ray_engine is not None:
-        from topoact.distributed.mapper import cluster_elements
-
-        labels_per_element = cluster_elements(X, elements, clusterer, engine=ray_engine, progress=progress)
+    elif runner is not None:
+        if not isinstance(runner, ElementRunner):
+            raise ValueError(f"engine must be 'local' or an object with a cluster_elements method, got {engine!r}")
+        labels_per_element = list(runner.cluster_elements(X, elements, clusterer, progress=progress))
+        if len(labels_per_element) != len(elements):
+            raise ValueError(
+                f"the engine {type(runner).__name__} returned labels for {len(labels_per_element)} "
+                f"of {len(elements)} cover elements"
+            )
     elif is_fast_dbscan(clusterer):
         eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
         if neighbor_graph is None:
@@ -210,28 +215,6 @@ def mapper_graph(
     )
 
 
-def is_fast_dbscan(clusterer) -> bool:
-    """Whether ``clusterer`` is a topoact DBSCAN that the shared epsilon-graph can serve."""
-    return isinstance(clusterer, DBSCAN) and clusterer.fast_metric is not None
-
-
-def generic_labels(X: np.ndarray, members: np.ndarray, clusterer, min_size: int) -> np.ndarray | None:
-    """Labels of a cover element from a fresh clone of a scikit-learn clusterer (None when too small)."""
-    if members.size < min_size:
-        return None
-    return np.asarray(clone(clusterer).fit_predict(X[members]))
-
-
-def min_cluster_samples(clusterer) -> int:
-    """Smallest element worth clustering (KeplerMapper's rule for generic clusterers)."""
-    params = clusterer.get_params() if hasattr(clusterer, "get_params") else {}
-    for name in ("n_clusters", "min_cluster_size", "min_samples"):
-        value = params.get(name)
-        if value and isinstance(value, Integral):
-            return int(value)
-    return 2
-
-
 class Mapper(BaseEstimator):
     """Mapper graph of a point cloud: lens -> cover -> clustering -> nerve.
 
@@ -277,10 +260,12 @@ class Mapper(BaseEstimator):
         Threads (scikit-learn convention). The graph does not depend on it.
     random_state : int, default=0
         Seed for the eps sample and the search pivots.
-    engine : {"local", "ray"} or RayEngine, default="local"
+    engine : "local" or ElementRunner, default="local"
         Where cover elements are clustered: in this process (one shared neighbour
-        graph), or as Ray tasks, one per element, largest first (see
-        :mod:`topoact.distributed`). The graph does not depend on it.
+        graph), or by the engine passed, any object with a ``cluster_elements``
+        method (:class:`~topoact.mapper.protocols.ElementRunner`), for example
+        ``topoact.distributed.RayEngine()``: Ray tasks, one per element, largest
+        first. The graph does not depend on it.
     device : {"cpu", "cuda", "cuda:N", "auto"} or tile backend, default="cpu"
         Where the neighbour search's float32 distance tiles are computed: numpy BLAS
         ("cpu"), torch on a CUDA device ("cuda"), CUDA when torch sees one ("auto"),
@@ -330,7 +315,7 @@ class Mapper(BaseEstimator):
         "min_intersection": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": [Integral],
-        "engine": [StrOptions({"local", "ray"}), RayEngine],
+        "engine": [StrOptions({"local"}), HasMethods(["cluster_elements"])],
         "device": "no_validation",  # checked by make_tiles, which names the valid choices
         "warm_start": ["boolean"],
     }
@@ -351,7 +336,7 @@ class Mapper(BaseEstimator):
         min_intersection: int = 1,
         n_jobs: int | None = None,
         random_state: int = 0,
-        engine: str | RayEngine = "local",
+        engine: str | ElementRunner = "local",
         device="cpu",
         warm_start: bool = False,
     ):
@@ -430,7 +415,7 @@ class Mapper(BaseEstimator):
         self.eps_ = None
         self.element_eps_ = None
         neighbors = None
-        on_ray = resolve_engine(self.engine) is not None
+        on_runner = not isinstance(self.engine, str)  # "local" is the only engine name the core knows
         adaptive = is_fast_dbscan(self.clusterer_) and self.clusterer_.eps == "adaptive"
         if adaptive:
             report(0.1, "eps per cover element")
@@ -449,7 +434,7 @@ class Mapper(BaseEstimator):
             if self.clusterer_.eps == "hausdorff":
                 self.scale_ = self.eps_
             lap("eps")
-        if is_fast_dbscan(self.clusterer_) and not on_ray and not adaptive:
+        if is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
             neighbors.extend(
@@ -459,13 +444,13 @@ class Mapper(BaseEstimator):
             lap("neighbors")
         self.neighbors_ = neighbors
 
-        report(0.15 if on_ray else 0.9, "clustering")
+        report(0.15 if on_runner else 0.9, "clustering")
         params = self._graph_params()
         self.graph_ = mapper_graph(
             X, lens_values, membership, self.clusterer_, neighbor_graph=neighbors,
             min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params,
             engine="local" if adaptive else self.engine, element_eps=self.element_eps_,
-            progress=lambda done, total: report(0.15 + 0.8 * done / max(total, 1), "clustering cover elements on Ray"),
+            progress=scaled(report, 0.15, 0.95),
         )
         lap("clustering_and_nerve")
         timings["total"] = time.perf_counter() - start
