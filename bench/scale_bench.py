@@ -86,7 +86,7 @@ def extraction(ray_cpus: int, folder: Path) -> dict:
         progress: list[int] = []
         run, run_s = timed(lambda: extract_to_shards(
             model, data, layers, rows, folder=ray_store.shard_dir, engine=RayEngine(actors=actors),
-            progress=lambda done, total: progress.append(done), **common))
+            progress=lambda fraction, message: progress.append(fraction), **common))
         keys = {layer: activation_key(model, data, layer, max_positions=56, sampling="all_positions", seed=0,
                                       limit=None, predictions=True) for layer in layers}
 

@@ -42,10 +42,10 @@ from topoact.compare import Run, RunSpec, relative_depth, run_metrics
 from topoact.distributed import RayEngine, resolve_engine
 from topoact.extract import IMAGE_SAMPLINGS, TEXT_SAMPLINGS
 from topoact.mapper import Mapper, MapperGraph
+from topoact.progress import Progress
 from topoact.viz import NodeStats, graph_layout, node_stats, project_2d
 from topoact.workflow import CachedGraph, ExtractionSpec, get_or_build_graph, get_or_extract, get_or_score, graph_cache_key
 
-Progress = Callable[[float, str], None]
 
 #: The offline default the Explore page opens with.
 DEFAULT_MODEL = "digits_cnn"
@@ -334,7 +334,7 @@ def render_visualization(model, acts: ActivationSet, members: np.ndarray, progre
     report = progress or (lambda fraction, message: None)
     vis = featvis.node_visualization(
         model, acts, members, store=get_store(),
-        progress=lambda step, steps: report(step / steps, f"optimising the image: step {step:,} / {steps:,}"),
+        progress=report,
     )
     if not vis.meta["cached"]:
         _memos()["icons"].clear()

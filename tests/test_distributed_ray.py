@@ -89,11 +89,11 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
     store = Store(tmp_path / "c.duckdb")
     common = dict(sampling="random_position", max_positions=16, seed=4, limit=400, nonfinite="raise", layout="nchw")
     marker = tmp_path / "killed"
-    progress: list[tuple[int, int]] = []
+    progress: list[tuple[float, str]] = []
     sets = extract_with_ray(
         model, digits, ["hidden1", "hidden2"], engine=RayEngine(actors=1, batches_per_block=2), store=store,
         key_of=lambda layer: activation_key(model, digits, layer, predictions=True, **common),
-        batch_size=50, progress=lambda done, total: progress.append((done, total)),
+        batch_size=50, progress=lambda fraction, message: progress.append((fraction, message)),
         on_block=kill_once(str(marker), at=1), **common,
     )
     assert marker.exists(), "the hook did kill the actor"
@@ -102,7 +102,8 @@ def test_a_killed_actor_is_restarted_and_the_extraction_is_complete_and_identica
         assert_same_activations(sets[layer], local[layer])
         assert sets[layer].meta["engine"] == "ray"
         assert len(store.shard_files(activation_key(model, digits, layer, predictions=True, **common))) == 4
-    assert progress == [(0, 400), (100, 400), (200, 400), (300, 400), (400, 400)]  # as the 4 blocks finish
+    assert progress == [(done / 400, f"extracting hidden1, hidden2 activations: {done:,} / 400 inputs")
+                        for done in (0, 100, 200, 300, 400)]  # as the 4 blocks finish
     # The local engine finds the set in the cache: same key, read from the shards through DuckDB.
     again = get_or_extract(ExtractionSpec(model, digits, ["hidden2"], batch_size=50, **common), store=store)["hidden2"]
     assert again.meta["cached"] is True

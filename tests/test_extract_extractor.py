@@ -167,10 +167,11 @@ def test_labels_of_another_class_space_get_no_label_probability() -> None:
 
 
 def test_progress_limit_and_default_layers(cnn_model, images) -> None:
-    calls: list[tuple[int, int]] = []
-    sets = extract_activations(cnn_model, images, batch_size=4, limit=10, seed=2, progress=lambda d, t: calls.append((d, t)))
+    calls: list[tuple[float, str]] = []
+    sets = extract_activations(cnn_model, images, batch_size=4, limit=10, seed=2, progress=lambda f, m: calls.append((f, m)))
     assert list(sets) == ["1", "3"]  # the entry's default layers
-    assert calls == [(4, 10), (8, 10), (10, 10)]
+    assert calls == [(0.4, "extracting 1, 3 activations: 4 / 10 inputs"), (0.8, "extracting 1, 3 activations: 8 / 10 inputs"),
+                     (1.0, "extracting 1, 3 activations: 10 / 10 inputs")]
     rows = sets["1"].sample_index
     assert rows.size == 10 and len(set(rows.tolist())) == 10 and np.array_equal(rows, np.sort(rows))
     again = extract_activations(cnn_model, images, batch_size=3, limit=10, seed=2)

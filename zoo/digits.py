@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -18,7 +18,9 @@ from torch import nn
 
 from zoo.errors import ZooError
 from zoo.paths import atomic_write_bytes, zoo_cache_dir
-from zoo.registry import ProgressFn
+
+if TYPE_CHECKING:  # zoo imports nothing of topoact at run time
+    from topoact.progress import Progress
 
 #: The input config of both digits models: 8x8 grey, pixels scaled to [-1, 1].
 DIGITS_INPUT_CONFIG: dict = {
@@ -110,7 +112,7 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> fl
         return float((model(inputs).argmax(1) == labels).float().mean())
 
 
-def train(architecture: str, progress: ProgressFn | None = None, show_bar: bool = True) -> tuple[nn.Module, dict]:
+def train(architecture: str, progress: Progress | None = None, show_bar: bool = True) -> tuple[nn.Module, dict]:
     """Train a digits model with a fixed seed and return it with its metrics.
 
     Parameters
@@ -175,7 +177,7 @@ def recipe_fingerprint(architecture: str) -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def trained_checkpoint(architecture: str, progress: ProgressFn | None = None) -> Path:
+def trained_checkpoint(architecture: str, progress: Progress | None = None) -> Path:
     """Return ``cache/zoo/weights/<architecture>-<recipe>.safetensors``, training it the first time."""
     from safetensors.torch import save
 

@@ -9,7 +9,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from urllib.parse import urlparse
 
 import torch
@@ -17,7 +17,10 @@ from torch import nn
 
 from zoo.errors import ZooError, names_closest_first
 from zoo.hub import HF_HOST, host_reachable
-from zoo.registry import ModelEntry, ProgressFn, get, list_models
+from zoo.registry import ModelEntry, get, list_models
+
+if TYPE_CHECKING:  # zoo imports nothing of topoact at run time
+    from topoact.progress import Progress
 
 WEIGHT_CHOICES: tuple[str, ...] = ("pretrained", "untrained")
 CHECKPOINT_FILE_NAMES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
@@ -214,7 +217,7 @@ class SourceBuilder:
         """The architecture with its library's random init."""
         raise NotImplementedError
 
-    def from_hub(self, entry: ModelEntry, progress: ProgressFn) -> tuple[nn.Module, str]:
+    def from_hub(self, entry: ModelEntry, progress: Progress) -> tuple[nn.Module, str]:
         """Pretrained weights from the hub (or its local cache); returns (module, source)."""
         raise NotImplementedError
 
@@ -245,7 +248,7 @@ class TimmBuilder(SourceBuilder):
             kwargs.setdefault("num_classes", entry.num_classes)
         return timm.create_model(entry.architecture, pretrained=False, **kwargs)
 
-    def from_hub(self, entry: ModelEntry, progress: ProgressFn) -> tuple[nn.Module, str]:
+    def from_hub(self, entry: ModelEntry, progress: Progress) -> tuple[nn.Module, str]:
         import timm
         from huggingface_hub import try_to_load_from_cache
 
@@ -286,7 +289,7 @@ class TorchvisionBuilder(SourceBuilder):
 
         return get_model_weights(entry.architecture).DEFAULT
 
-    def from_hub(self, entry: ModelEntry, progress: ProgressFn) -> tuple[nn.Module, str]:
+    def from_hub(self, entry: ModelEntry, progress: Progress) -> tuple[nn.Module, str]:
         from torchvision.models import get_model
 
         weights = self.weights_enum(entry)
@@ -325,7 +328,7 @@ class TransformersBuilder(SourceBuilder):
 
         return AutoModel.from_pretrained(location, local_files_only=local_only, trust_remote_code=False)
 
-    def from_hub(self, entry: ModelEntry, progress: ProgressFn) -> tuple[nn.Module, str]:
+    def from_hub(self, entry: ModelEntry, progress: Progress) -> tuple[nn.Module, str]:
         reachable = host_reachable(HF_HOST)
         try:
             return self._from_pretrained(entry.hub_id, local_only=not reachable), f"hub:{entry.hub_id}"
@@ -390,7 +393,7 @@ def load_model(
     checkpoint: str | os.PathLike | None = None,
     device: str = "cpu",
     seed: int = 0,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> LoadedModel:
     """Load a zoo model for inference.
 
@@ -425,7 +428,7 @@ def load_model(
         raise ZooError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}; got {weights!r}")
     if checkpoint is not None and weights == "untrained":
         raise ZooError("a checkpoint and weights='untrained' exclude each other")
-    report: ProgressFn = progress or (lambda fraction, message: None)
+    report: Progress = progress or (lambda fraction, message: None)
     builder = BUILDERS[entry.source]
     checkpoint_path = Path(checkpoint).expanduser() if checkpoint is not None else None
     report(0.0, f"loading {name} ({weights})")

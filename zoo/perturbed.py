@@ -43,7 +43,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -58,7 +58,9 @@ from zoo.datasets import (
 )
 from zoo.errors import ZooError
 from zoo.paths import atomic_write_bytes, cache_dir
-from zoo.registry import ProgressFn
+
+if TYPE_CHECKING:  # zoo imports nothing of topoact at run time
+    from topoact.progress import Progress
 
 #: Attack name -> one line about it.
 ATTACKS: dict[str, str] = {
@@ -312,7 +314,7 @@ def perturb(
     *,
     seed: int = 0,
     limit: int | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cache: bool = True,
 ) -> PerturbedDataset:
     """The perturbed version of ``dataset`` against ``model``: read from the cache, else computed and stored.
@@ -346,7 +348,7 @@ def perturb(
     """
     spec = PerturbedSpec(dataset.name, model.entry.name, attack, eps, int(seed), limit)
     check_attackable(model, dataset)
-    report: ProgressFn = progress or (lambda fraction, message: None)
+    report: Progress = progress or (lambda fraction, message: None)
     base = seeded_subset(dataset, limit, spec.seed)
     same_classes = model.class_names is not None and list(model.class_names) == list(base.class_names)
     file = perturbed_dir() / f"{content_key(spec, model, base)[:32]}.npz"
@@ -376,7 +378,7 @@ def _read(file: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _compute(spec: PerturbedSpec, model: Any, base: Dataset, report: ProgressFn):
+def _compute(spec: PerturbedSpec, model: Any, base: Dataset, report: Progress):
     from zoo.preprocess import resized_with_crop_box
 
     report(0.0, f"{spec.name}: preparing {len(base)} images")
@@ -477,7 +479,7 @@ def _numpy_seeded(seed: int, chunk: int) -> Iterator[None]:
 
 
 def _attack(network, clean: np.ndarray, targets: np.ndarray, spec: PerturbedSpec, model: Any,
-            report: ProgressFn) -> np.ndarray:
+            report: Progress) -> np.ndarray:
     """Perturbed uint8 crops: each pixel within ``levels`` grey levels of the clean one."""
     levels = grey_levels(spec.eps)
     if spec.attack == "noise":
@@ -522,7 +524,7 @@ def _attack(network, clean: np.ndarray, targets: np.ndarray, spec: PerturbedSpec
 # ------------------------------------------------------------------------- the zoo family
 
 
-def load_perturbed(name: str, progress: ProgressFn | None = None) -> PerturbedDataset:
+def load_perturbed(name: str, progress: Progress | None = None) -> PerturbedDataset:
     """Load (computing on first use) the perturbed set called ``name``."""
     from zoo.models import load_model
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from zoo.errors import ZooError, unknown_name_error
 
+if TYPE_CHECKING:  # zoo imports nothing of topoact at run time
+    from topoact.progress import Progress
+
 Source = Literal["timm", "torchvision", "transformers", "project"]
 Modality = Literal["image", "text"]
-ProgressFn = Callable[[float, str], None]
 
 SOURCES: tuple[str, ...] = ("timm", "torchvision", "transformers", "project")
 MODALITIES: tuple[str, ...] = ("image", "text")
@@ -74,7 +76,7 @@ class ModelEntry:
     num_classes: int | None = None
     architecture: str = ""
     builder_kwargs: dict[str, Any] = field(default_factory=dict, compare=False)
-    local_weights: Callable[[ProgressFn | None], Path] | None = field(default=None, compare=False, repr=False)
+    local_weights: Callable[[Progress | None], Path] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name or any(ch.isspace() for ch in self.name):

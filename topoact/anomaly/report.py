@@ -7,7 +7,7 @@ The CLI (``python -m topoact anomalies``) and the dashboard's Anomalies page bot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from topoact.activations import ActivationSet
 from topoact.anomaly.scores import aggregate_by_sample, anomaly_scores, node_anomaly_summary, rank_samples, stability
 from topoact.anomaly.structure import Finding, structure_report
 from topoact.mapper.graph import MapperGraph
+from topoact.progress import Progress
 
 #: Cache kind of the per-sample score tables (stored next to the graph they came from).
 SCORES_KIND = "anomaly_scores"
@@ -135,7 +136,7 @@ def anomaly_report(
     mapper=None,
     sweep: Sequence[tuple[int, float]] | None = None,
     top: int = 50,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> AnomalyReport:
     """Rank the samples of a graph as anomaly candidates, summarise nodes and structure.
 
@@ -156,8 +157,8 @@ def anomaly_report(
         runs. See :func:`default_sweep`.
     top : int, default=50
         A sample counts as a candidate in a sweep setting when its rank is at most ``top``.
-    progress : callable, optional
-        ``progress(done, total)`` over the sweep settings.
+    progress : callable(fraction, message), optional
+        Called over the sweep settings (:mod:`topoact.progress`).
 
     Returns
     -------

@@ -47,6 +47,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 
 from topoact import TopoactError
 from topoact.mapper.graph import MapperGraph
@@ -132,7 +135,7 @@ def graph_scores(graph: MapperGraph, labels, prediction=None, confidence=None, v
     membership = graph.membership_matrix().tocsr().astype(np.float64)  # (n_points, n_nodes)
     n_nodes_of = np.asarray(membership.sum(axis=1)).ravel()
     in_graph = n_nodes_of > 0
-    membership = _attach_noise(membership, in_graph, vectors)
+    membership = attach_noise(membership, in_graph, vectors)
     attached = np.asarray(membership.sum(axis=1)).ravel()
     covered = attached > 0
     safe = np.maximum(attached, 1)
@@ -195,11 +198,23 @@ def graph_scores(graph: MapperGraph, labels, prediction=None, confidence=None, v
     return frame
 
 
-def _attach_noise(membership, in_graph: np.ndarray, vectors):
-    """Give each row no node holds the node memberships of its nearest clustered row."""
-    import scipy.sparse as sp
-    from sklearn.neighbors import NearestNeighbors
+def attach_noise(membership, in_graph: np.ndarray, vectors):
+    """Give each row no node holds the node memberships of its nearest clustered row.
 
+    Parameters
+    ----------
+    membership : sparse matrix of shape (n_points, n_nodes)
+        Row-node membership of the graph.
+    in_graph : ndarray of bool, shape (n_points,)
+        Rows some node holds.
+    vectors : array-like of shape (n_points, dim) or None
+        Where the rows lie; None leaves ``membership`` as it is.
+
+    Returns
+    -------
+    sparse matrix of shape (n_points, n_nodes)
+        ``membership`` with every unclustered row given its nearest clustered row's nodes.
+    """
     if vectors is None or in_graph.all() or not in_graph.any():
         return membership
     X = np.asarray(vectors, dtype=np.float64)
@@ -230,7 +245,6 @@ def vector_scores(vectors, labels, *, k: int = 10) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``knn_disagreement`` and ``lof``.
     """
-    from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 
     X = np.asarray(vectors, dtype=np.float64)
     labels = np.asarray(labels)
@@ -526,8 +540,8 @@ def stability(
         With several rows per input sample (``ActivationSet.sample_index``), each
         setting's combined score is averaged per sample before ranking, and the result
         has one row per sample.
-    progress : callable, optional
-        Called as ``progress(done, total)`` after each setting.
+    progress : callable(fraction, message), optional
+        Called after each setting (:mod:`topoact.progress`).
 
     Returns
     -------
@@ -535,7 +549,6 @@ def stability(
         One row per data row (or sample): ``stability`` (share of settings where it was
         a candidate), ``mean_combined`` and one ``combined@{n}x{overlap}`` column per setting.
     """
-    from sklearn.base import clone
 
     if not settings:
         raise TopoactError("stability needs at least one (n_intervals, overlap) setting")
@@ -566,7 +579,7 @@ def stability(
         columns[f"combined@{int(n_intervals)}x{float(overlap):g}"] = combined
         hits += rank_order(combined) <= top
         if progress is not None:
-            progress(done, len(settings))
+            progress(done / len(settings), f"stability sweep: setting {done} of {len(settings)}")
     out = pd.DataFrame(columns, index=None if groups is None else pd.Index(samples))
     out.insert(0, "mean_combined", out.mean(axis=1))
     out.insert(0, "stability", hits / len(settings))

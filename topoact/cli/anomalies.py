@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from topoact.anomaly import ANOMALY_EPS
     from topoact.cache import Store
     from topoact.cli.extract import activations_from_args
-    from topoact.cli.mapper import fraction_bar
     from topoact.mapper import Mapper
     from topoact.workflow import get_or_build_graph, get_or_score
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             built = get_or_build_graph(acts, mapper, store)  # the graph other commands cache too
         except ValueError as exc:
             raise TopoactError(str(exc).splitlines()[0]) from None
-        with fraction_bar(disable=getattr(args, "quiet", False) or not sweep) as progress:
+        with ProgressBar(disable=getattr(args, "quiet", False) or not sweep) as progress:
             report = get_or_score(acts, built, store=store, k=args.k, mapper=mapper, sweep=sweep, top=args.top,
                                   recompute=args.recompute, progress=progress).report
     graph = built.graph

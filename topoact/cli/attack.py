@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -61,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     """Make (or read) every requested perturbed set and print what each does to the model."""
     import pandas as pd
 
-    from topoact.cli.mapper import fraction_bar
     from zoo.perturbed import ATTACKS
 
     check_common(args)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = zoo.load_dataset(args.dataset)
     jobs = [(attack, eps) for attack in dict.fromkeys(args.attacks) for eps in strengths]
     rows = []
-    with fraction_bar(disable=args.quiet) as progress:
+    with ProgressBar(disable=args.quiet) as progress:
         for i, (attack, eps) in enumerate(jobs):
             made = perturb(model, dataset, attack, eps, seed=args.seed, limit=args.limit,
                            progress=lambda f, m, i=i: progress((i + f) / len(jobs), m))

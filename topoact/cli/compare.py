@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     from topoact.compare.plots import FIGURE_SUFFIXES
     from topoact.cli.extract import check_data_args
-    from topoact.cli.mapper import fraction_bar, mapper_from_args
+    from topoact.cli.mapper import mapper_from_args
 
     for option, value, suffixes in (("--csv", args.csv, (".csv",)), ("--plot", args.plot, FIGURE_SUFFIXES),
                                     ("--stability", args.stability, FIGURE_SUFFIXES)):
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from topoact.cache import Store
     from topoact.compare.runs import compare_runs
 
-    with nullcontext() if args.no_cache else Store(args.cache) as store, fraction_bar(disable=args.quiet) as progress:
+    with nullcontext() if args.no_cache else Store(args.cache) as store, ProgressBar(disable=args.quiet) as progress:
         comparison = compare_runs(
             specs, args.dataset, mapper=mapper, store=store, sampling=args.sampling, max_positions=args.max_positions,
             limit=args.limit, seed=args.seed, batch_size=args.batch_size, device=args.device,
@@ -128,10 +129,9 @@ def _print_flows(comparison, per_pair: int = 3) -> None:
 def _stability(comparison, mapper, args: argparse.Namespace) -> None:
     from topoact.compare.plots import save_figure, stability_figure
     from topoact.compare.stability import parameter_stability
-    from topoact.cli.mapper import fraction_bar
 
     first = comparison.runs[0]
-    with fraction_bar(disable=args.quiet) as progress:
+    with ProgressBar(disable=args.quiet) as progress:
         result = parameter_stability(first.acts.vectors, first.acts.label, mapper=mapper, eps=(mapper.eps,),
                                      progress=progress)
     save_figure(stability_figure(result), args.stability)

@@ -15,6 +15,7 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.cli.progress import ProgressBar
 from topoact.distributed.engine import add_engine_arguments, engine_from_args, session_from_args
 from topoact.extract.names import IMAGE_SAMPLINGS, NONFINITE_POLICIES, SAMPLINGS, TEXT_SAMPLINGS
 
@@ -121,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
 def activations_from_args(args: argparse.Namespace, layers: list[str] | None) -> dict[str, ActivationSet]:
     """Activation sets named by :func:`add_source_arguments`' arguments (cached or extracted)."""
     _check_args(args)
-    from topoact.cli.mapper import fraction_bar
     from topoact.workflow import ExtractionSpec, get_or_extract
 
     engine = engine_from_args(args)
@@ -142,7 +142,7 @@ def activations_from_args(args: argparse.Namespace, layers: list[str] | None) ->
 
         store = Store(args.cache)
     try:
-        with fraction_bar(disable=args.quiet) as progress:
+        with ProgressBar(disable=args.quiet) as progress:
             return get_or_extract(spec, store=store, progress=progress, engine=engine or "local")
     finally:
         if store is not None:

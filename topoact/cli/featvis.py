@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
+from topoact.progress import Progress, scaled
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -103,32 +104,28 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
-
-    with tqdm(node_ids, unit="node", file=sys.stderr, disable=args.quiet or None, leave=False) as bar:
-        for node_id in bar:
-            bar.set_description(node_id)
+    with ProgressBar(disable=args.quiet) as bar:
+        for i, node_id in enumerate(node_ids):
+            bar(i / len(node_ids), f"{node_id} ({i + 1} of {len(node_ids)})")
             if model.entry.modality == "text":
                 line = _text_node(model, dataset, acts, graph, node_id)
             else:
-                line = _image_node(model, dataset, acts, graph, node_id, args, store, out, bar)
-            tqdm.write(json.dumps(line), file=sys.stdout)
+                node_share = scaled(bar, i / len(node_ids), (i + 1) / len(node_ids))
+                line = _image_node(model, dataset, acts, graph, node_id, args, store, out,
+                                   lambda f, m, n=node_id: node_share(f, f"{n}: {m}"))
+            bar.write(json.dumps(line))
     return 0
 
 
-def _image_node(model, dataset, acts, graph, node_id, args, store, out, bar) -> dict[str, Any]:
+def _image_node(model, dataset, acts, graph, node_id, args, store, out, progress: Progress) -> dict[str, Any]:
     from topoact.featvis.images import to_png
     from topoact.featvis.node import node_exemplars, node_members, node_visualization
     from topoact.featvis.render import RenderParams
 
     _, members = node_members(graph, node_id)
     params = RenderParams(size=args.size, steps=args.steps, seed=args.seed)
-
-    def stepped(step: int, steps: int) -> None:
-        bar.set_postfix_str(f"step {step}/{steps}")
-
     vis = node_visualization(model, acts, members, params=params, store=store, recompute=args.recompute,
-                             progress=stepped)
+                             progress=progress)
     groups = node_exemplars(model, dataset, acts, members, per_class=args.per_class, n_classes=args.classes,
                             store=store, recompute=args.recompute)
     line: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
 
 OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
 
@@ -256,7 +256,7 @@ def fit_graph(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None
 
     mapper = mapper_from_args(args, engine)
     try:
-        with fraction_bar(disable=getattr(args, "quiet", False)) as progress:
+        with ProgressBar(disable=getattr(args, "quiet", False)) as progress:
             if acts is None:
                 graph, cached = mapper.fit(X, progress=progress).graph_, False
             else:
@@ -315,26 +315,3 @@ def _check_ranges(args: argparse.Namespace) -> None:
         raise TopoactError(f"--min-intersection must be at least 1; got {args.min_intersection}")
     if not 0.0 < args.eps_quantile <= 1.0:
         raise TopoactError(f"--eps-quantile must be in (0, 1]; got {args.eps_quantile}")
-
-
-class fraction_bar:
-    """A tqdm bar fed by ``progress(fraction, message)`` callbacks (the estimator's, ``compare``'s)."""
-
-    def __init__(self, disable: bool):
-        self.disable = disable
-
-    def __enter__(self):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=100, disable=self.disable or None, file=sys.stderr, unit="%", leave=False)
-
-        def update(fraction: float, message: str) -> None:
-            self.bar.set_description(message)
-            self.bar.n = int(round(100 * fraction))
-            self.bar.refresh()
-
-        return update
-
-    def __exit__(self, *exc):
-        self.bar.close()
-        return False

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.progress import ProgressBar
 
 OUTPUT_SUFFIXES = (".html", ".json")
 
@@ -83,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the study and print its tables."""
     import pandas as pd
 
-    from topoact.cli.mapper import fraction_bar
     from topoact.robustness.report import robustness_report
 
     config = config_from_args(args)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         from topoact.cache import Store
 
         store = Store(args.cache)
-    with fraction_bar(disable=args.quiet) as progress:
+    with ProgressBar(disable=args.quiet) as progress:
         result = robustness_report(config, store=store, progress=progress)
     if args.csv:
         result.vulnerability.to_csv(args.csv)

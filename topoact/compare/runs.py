@@ -11,7 +11,7 @@ graph changed from the model's previous layer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from topoact.compare.flow import MemberFlow, member_flow
 from topoact.compare.metrics import COUNT_COLUMNS, METRIC_COLUMNS, graph_metrics
 from topoact.mapper.builder import Mapper
 from topoact.mapper.graph import MapperGraph
+from topoact.progress import Progress
 from topoact.workflow import ExtractionSpec, get_or_build_graph, get_or_extract
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "check_same_inputs",
 ]
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ which gives
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ from topoact import TopoactError
 from topoact.anomaly.structure import structure_report
 from topoact.compare.metrics import graph_metrics
 from topoact.mapper.builder import Mapper, check_data
+from topoact.progress import Progress
 
 __all__ = ["FEATURE_KINDS", "Feature", "StabilityResult", "parameter_stability", "auto_interval_grid"]
 
@@ -160,7 +161,7 @@ def parameter_stability(
     mapper: Mapper | None = None,
     match: float = 0.5,
     min_component_share: float = 0.01,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> StabilityResult:
     """Sweep the cover (and eps) of one activation set and find where its structure is stable.
 

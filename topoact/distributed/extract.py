@@ -36,10 +36,12 @@ import numpy as np
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.cache.parquet import read_shard_set, write_shard
 from topoact.distributed.engine import RayEngine, connect, configure_ray_data, raise_worker_error
+from topoact.extract.extractor import check_extraction, extract_rows, extraction_progress, layer_meta, run_meta
+from topoact.extract.sampling import subset_rows
+from topoact.progress import Progress
 
-#: ``progress(samples_done, samples_total)``, as the local extraction reports it.
-Progress = Callable[[int, int], Any]
 #: Called on the actor with the block number before the block runs (fault injection).
 BlockHook = Callable[[int], Any]
 
@@ -129,9 +131,6 @@ class BlockExtractor:
         model.module.eval()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        from topoact.cache.parquet import write_shard
-        from topoact.extract.extractor import extract_rows
-
         out: dict[str, list] = {key: [] for key in (
             "block", "layer", "file", "rows", "dim", "samples", "layer_shape", "dropped",
             "special_tokens", "seconds_extract", "seconds_write")}
@@ -243,8 +242,8 @@ def extract_to_shards(
         As for :func:`topoact.extract.extract_activations`.
     device : {'cpu', 'cuda', 'auto'}
         Where the actors run the model; ``auto``: GPU actors when the cluster has GPUs.
-    progress : callable, optional
-        ``progress(samples_done, samples_total)`` as blocks finish on the cluster.
+    progress : callable(fraction, message), optional
+        Called as blocks finish on the cluster, as the local extraction reports.
     on_block : callable, optional
         Run on the actor with the block number before each block (tests inject faults).
 
@@ -309,13 +308,13 @@ def _run_blocks(model, dataset, layers, rows, options, staging, block_rows, n_bl
     total = int(rows.size)
     done = 0
     if progress is not None:
-        progress(0, total)  # the pool is starting: say that extraction has begun
+        progress(*extraction_progress(layers, 0, total))  # the pool is starting: say that extraction has begun
     for row in shards.iter_rows():
         manifest.append(dict(row))
         if row["layer"] == layers[0]:
             done += int(row["samples"])
             if progress is not None:
-                progress(min(done, total), total)
+                progress(*extraction_progress(layers, min(done, total), total))
     return manifest
 
 
@@ -393,9 +392,6 @@ def extract_with_ray(
     dict of str to ActivationSet
         Equal to the local engine's sets (``meta['engine']`` is ``"ray"``).
     """
-    from topoact.cache.parquet import read_shard_set
-    from topoact.extract.extractor import check_extraction, layer_meta, run_meta
-    from topoact.extract.sampling import subset_rows
 
     layers, modality = check_extraction(
         model, dataset, layers, sampling=sampling, max_positions=max_positions, batch_size=batch_size,

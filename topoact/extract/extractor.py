@@ -26,8 +26,8 @@ from topoact import __version__
 from topoact.activations import ActivationSet
 from topoact.extract.hooks import Capture, capture, resolve_layers
 from topoact.extract.sampling import LAYOUTS, Sampled, check_sampling, sample, subset_rows
+from topoact.progress import Progress
 
-Progress = Callable[[int, int], Any]
 from topoact.extract.names import NONFINITE_POLICIES  # noqa: E402,F401  (re-exported)
 _SPECIAL_MASK_KEY = "special_tokens_mask"
 
@@ -208,8 +208,8 @@ def extract_activations(
         predictions are ``-1`` / NaN.
     limit : int, optional
         Use a seeded random subset of this many rows (kept in dataset order).
-    progress : callable, optional
-        ``progress(samples_done, samples_total)`` after every batch.
+    progress : callable(fraction, message), optional
+        Called after every batch (:mod:`topoact.progress`); the message counts the inputs done.
     nonfinite : {'raise', 'drop'}
         What to do with NaN/Inf vectors: raise a ``ValueError`` naming the layer, or
         drop them (counted in ``meta['dropped_nonfinite']``).
@@ -450,8 +450,13 @@ def _run_batches(
                 _collect(columns[layer], layer, cap.outputs[layer], ids, labels_all[ids],
                          (pred, conf, label_prob), nonfinite)
             if progress is not None:
-                progress(min(start + batch_size, total), total)
+                progress(*extraction_progress(layers, min(start + batch_size, total), total))
     return columns, specials_source
+
+
+def extraction_progress(layers: Sequence[str], done: int, total: int) -> tuple[float, str]:
+    """The ``(fraction, message)`` an extraction reports after ``done`` of ``total`` inputs (local and Ray)."""
+    return done / max(total, 1), f"extracting {', '.join(layers)} activations: {done:,} / {total:,} inputs"
 
 
 def _predictions(

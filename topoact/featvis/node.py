@@ -20,7 +20,6 @@ from topoact.featvis.errors import FeatvisError
 from topoact.featvis.exemplars import EXEMPLAR_SIDE, Exemplar, exemplar_patches, nearest_members
 from topoact.featvis.images import from_png, to_png
 from topoact.featvis.render import (
-    Progress,
     RenderParams,
     Visualization,
     Where,
@@ -29,6 +28,7 @@ from topoact.featvis.render import (
     visualize_direction,
     where_of_position,
 )
+from topoact.progress import Progress
 
 #: Cache entry kinds (:meth:`topoact.cache.Store.put_images`).
 VISUALIZATION_KIND = "featvis"
@@ -271,8 +271,8 @@ def node_visualization(
         Read from and write to this cache; None computes without caching.
     recompute : bool
         Ignore a cached image (and replace it).
-    progress : callable, optional
-        ``progress(step, steps)`` while optimising.
+    progress : callable(fraction, message), optional
+        Called while optimising (:mod:`topoact.progress`).
 
     Returns
     -------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -33,8 +33,7 @@ import torch
 from topoact.extract.hooks import capture, resolve_layers
 from topoact.featvis.errors import FeatvisError
 from topoact.featvis.image_param import FourierImage, random_affine
-
-Progress = Callable[[int, int], Any]
+from topoact.progress import Progress
 
 #: Side in pixels of rendered images for models whose input is larger than
 #: :data:`NATIVE_SIZE_LIMIT` (the ImageNet models): the CPU budget, see bench/RESULTS.md.
@@ -414,8 +413,8 @@ def visualize_direction(
     params : RenderParams, optional
     layout : {'nchw', 'nhwc'}
         Layout of 4-D layer outputs.
-    progress : callable, optional
-        ``progress(step, steps)`` every few steps.
+    progress : callable(fraction, message), optional
+        Called every few steps; the message counts the steps.
 
     Returns
     -------
@@ -469,7 +468,7 @@ def visualize_direction(
             if step % 16 == 0 or step == params.steps - 1:
                 trace.append(round(float(objective.detach()), 6))
             if progress is not None and (step % report_every == 0 or step == params.steps - 1):
-                progress(step + 1, params.steps)
+                progress((step + 1) / params.steps, f"optimising the image: step {step + 1:,} / {params.steps:,}")
     seconds = time.perf_counter() - started
     with torch.no_grad():
         final = image().detach().cpu()

@@ -16,7 +16,6 @@ clusterers re-cluster each element of the resample (duplicates counted once).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from numbers import Integral
 
 import numpy as np
@@ -24,9 +23,11 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from topoact import TopoactError
-from topoact.mapper.builder import Mapper, check_data, is_fast_dbscan, mapper_graph
+from topoact.mapper.builder import Mapper, check_data, mapper_graph
+from topoact.mapper.elements import is_fast_dbscan
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.neighbors import EpsilonGraph
+from topoact.progress import Progress
 
 __all__ = ["bootstrap_graphs", "check_resamples"]
 
@@ -47,7 +48,7 @@ def bootstrap_graphs(
     n_resamples: int,
     *,
     random_state: int = 0,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[MapperGraph]:
     """Graphs of ``n_resamples`` bootstrap resamples of ``X`` with ``mapper``'s fitted parameters.
 

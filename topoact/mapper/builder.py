@@ -22,7 +22,7 @@ from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
 from topoact.mapper.tiles import make_tiles
-from topoact.progress import Progress, scaled
+from topoact.progress import Progress, counting, scaled
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
 
@@ -439,7 +439,7 @@ class Mapper(BaseEstimator):
             neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
             neighbors.extend(
                 membership,
-                progress=lambda done, total: report(0.15 + 0.75 * done / total, "neighbour search"),
+                progress=counting(report, "neighbour search", 0.15, 0.9),
             )
             lap("neighbors")
         self.neighbors_ = neighbors

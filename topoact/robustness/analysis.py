@@ -15,6 +15,7 @@ import pandas as pd
 
 from topoact import TopoactError
 from topoact.activations import ActivationSet
+from topoact.anomaly.scores import attach_noise
 from topoact.mapper.graph import MapperGraph
 
 #: Metrics of one graph for the strength sweep: ``metrics(graph, labels) -> {name: value}``.
@@ -223,8 +224,6 @@ def lens_position(graph: MapperGraph, vectors=None) -> np.ndarray:
     -------
     ndarray of float, shape (n_points,)
     """
-    from topoact.anomaly.scores import _attach_noise  # the anomaly scores' rule for unclustered rows
-
     if graph.n_nodes == 0:
         return np.full(graph.n_points, np.nan)
     means = graph.lens_mean[:, 0].astype(np.float64)
@@ -236,7 +235,8 @@ def lens_position(graph: MapperGraph, vectors=None) -> np.ndarray:
         if high > low:
             position[nodes] = (means[nodes] - low) / (high - low)
     membership = graph.membership_matrix().tocsr().astype(np.float64)
-    membership = _attach_noise(membership, np.asarray(membership.sum(axis=1)).ravel() > 0, vectors)
+    membership = attach_noise(membership,  # the anomaly scores' rule for unclustered rows
+                              np.asarray(membership.sum(axis=1)).ravel() > 0, vectors)
     count = np.asarray(membership.sum(axis=1)).ravel()
     total = np.asarray(membership @ position).ravel()
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -7,7 +7,6 @@ the store), then the cheap tables of :mod:`topoact.robustness.analysis`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from topoact import TopoactError
 from topoact.activations import ActivationSet
 from topoact.anomaly.scores import ANOMALY_EPS
 from topoact.mapper.graph import MapperGraph
+from topoact.progress import Progress
 from topoact.robustness.analysis import (
     GraphMetrics,
     attack_mix,
@@ -31,7 +31,6 @@ from topoact.robustness.analysis import (
 )
 from topoact.workflow import ExtractionSpec, get_or_build_graph, get_or_extract
 
-Progress = Callable[[float, str], None]
 
 #: Strengths used when none are given (fractions of the pixel range: 5, 12, 25 and 51 grey levels).
 DEFAULT_STRENGTHS: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from topoact.activations import ActivationSet
-from topoact.progress import Progress, no_progress
+from topoact.progress import Progress
 from topoact.workflow.spec import ExtractionSpec
 
 __all__ = ["ActivationStore", "get_or_extract"]
@@ -82,7 +82,7 @@ def get_or_extract(
     missing = [layer for layer in layers if layer not in found]
     if not missing and layers:
         return {layer: found[layer] for layer in layers}
-    steps = _counting_inputs(progress, missing)
+    steps = progress  # the extraction reports (fraction, message) itself
     if ray_engine is not None:
         from topoact.distributed.extract import extract_with_ray
 
@@ -104,14 +104,3 @@ def get_or_extract(
         acts.meta = {**acts.meta, "cached": False, "key": key_of(layer)}
         found[layer] = acts
     return {layer: found[layer] for layer in layers or list(fresh)}
-
-
-def _counting_inputs(progress: Progress | None, layers: list[str]):
-    """A ``(done, total)`` callback for the extraction that reports ``progress(fraction, message)``."""
-    report = progress or no_progress
-    what = ", ".join(layers) or "the default layers'"
-
-    def step(done: int, total: int) -> None:
-        report(done / max(total, 1), f"extracting {what} activations: {done:,} / {total:,} inputs")
-
-    return step

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from topoact.anomaly.report import SCORES_KIND, AnomalyReport, anomaly_report, score_samples, scores_key
-from topoact.progress import Progress, counting, no_progress
+from topoact.progress import Progress, no_progress, scaled
 from topoact.workflow.graphs import CachedGraph
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def get_or_score(
         samples = score_samples(acts, built.graph, k=k)
     report = anomaly_report(acts, built.graph, k=k, samples=samples, mapper=mapper, top=top,
                             sweep=None if cached else sweep,
-                            progress=counting(progress, "stability sweep over cover settings", 0.2, 0.95))
+                            progress=scaled(progress, 0.2, 0.95))
     if key is not None and not cached:
         store.put_table(SCORES_KIND, key, report.samples.sort_index(), {
             "graph_key": built.key, "layer": acts.layer, "model": acts.meta.get("model"),
