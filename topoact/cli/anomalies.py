@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.params import COVER_AND_DENSITY, add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
 
 
@@ -26,9 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=50, help="rows to show (default 50)")
     parser.add_argument("--csv", help="write the full ranked table (one row per sample) to this CSV file")
     parser.add_argument("--k", type=int, default=10, help="neighbours for k-NN disagreement and LOF (default 10)")
-    parser.add_argument("--intervals", type=int, default=15, help="Mapper intervals (default 15)")
-    parser.add_argument("--overlap", type=float, default=0.4, help="Mapper overlap in [0, 1) (default 0.4)")
-    parser.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default 5)")
+    add_mapper_arguments(parser.add_argument_group("Mapper graph"), COVER_AND_DENSITY, numeric_only=("n_intervals",))
     parser.add_argument("--stability", action="store_true",
                         help="also refit over 9 interval/overlap settings around these and add a 'stability' "
                              "column: the share of settings in which the sample is in the top --top")
@@ -49,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise TopoactError(f"--top must be at least 1; got {args.top}")
     if args.k < 1:
         raise TopoactError(f"--k must be at least 1; got {args.k}")
-    if args.intervals < 1 or not 0.0 <= args.overlap < 1.0 or args.min_samples < 1:
-        raise TopoactError("--intervals and --min-samples must be at least 1 and --overlap in [0, 1)")
+    params = mapper_params(args)
     if args.csv and Path(args.csv).suffix.lower() != ".csv":
         raise TopoactError(f"--csv must end in .csv; got {args.csv}")
     import zoo
@@ -64,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     acts = activations_from_args(args, [layer])[layer]
     if not np.any(acts.label >= 0):
         raise TopoactError(f"dataset {args.dataset} has no labels; anomaly ranking needs labelled samples")
-    mapper = Mapper(lens="l2norm", n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
-                    eps=ANOMALY_EPS, random_state=args.seed)
+    mapper = Mapper(lens="l2norm", **params, eps=ANOMALY_EPS, random_state=args.seed)
     sweep = default_sweep(args.intervals, args.overlap) if args.stability else []
     with nullcontext() if args.no_cache else Store(args.cache) as store:
         try:

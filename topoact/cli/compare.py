@@ -8,13 +8,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.params import add_mapper_arguments
 from topoact.cli.progress import ProgressBar
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` command."""
     from topoact.cli.extract import add_data_arguments
-    from topoact.cli.mapper import add_mapper_arguments
 
     parser = subparsers.add_parser(
         "compare",

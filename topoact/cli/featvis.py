@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.params import add_mapper_arguments
 from topoact.cli.progress import ProgressBar
 from topoact.progress import Progress, scaled
 
@@ -25,7 +26,6 @@ from topoact.progress import Progress, scaled
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``featvis`` command."""
     from topoact.cli.extract import add_source_arguments
-    from topoact.cli.mapper import add_mapper_arguments
 
     parser = subparsers.add_parser(
         "featvis",

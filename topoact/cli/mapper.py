@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.params import add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
 
 OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
@@ -41,56 +42,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_source_arguments(source, several_layers=False, required=False)
     parser.set_defaults(func=run)
     return parser
-
-
-def add_mapper_arguments(parser) -> None:
-    """The Mapper parameters (lens, cover, DBSCAN); shared with commands that build graphs."""
-    from topoact.mapper.cover import COVERS
-    from topoact.mapper.lens import LENSES
-    from topoact.mapper.scale import EPS_RULES
-
-    parser.add_argument("--lens", default="l2norm", help=f"lens: {', '.join(LENSES)} (default l2norm); "
-                        "two names separated by a comma make a 2-D lens")
-    parser.add_argument("--intervals", type=parse_intervals, default=30,
-                        help="intervals per lens dimension, or 'auto' (Carrière–Michel–Oudot's rule, 1-D lens) "
-                             "(default 30)")
-    parser.add_argument("--overlap", type=float, default=0.3, help="overlap in [0, 1) (default 0.3)")
-    parser.add_argument("--cover", default="uniform", choices=sorted(COVERS))
-    parser.add_argument("--eps", default="hausdorff", help=f"DBSCAN eps: a number or a rule, {', '.join(EPS_RULES)} "
-                        "(default hausdorff: the data's scale)")
-    parser.add_argument("--eps-quantile", type=float, default=0.9, help="quantile used by --eps auto")
-    parser.add_argument("--min-samples", type=int, default=5)
-    parser.add_argument("--clusterer", default="dbscan", choices=["dbscan", "hdbscan"])
-    parser.add_argument("--min-cluster-size", type=int, default=10, help="HDBSCAN's smallest cluster (default 10)")
-    parser.add_argument("--metric", default="euclidean", choices=["euclidean", "cosine"])
-    parser.add_argument("--min-intersection", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=None, help="threads (-1: all cores)")
-
-
-def parse_eps(text: str) -> float | str:
-    """A rule name (:data:`topoact.mapper.scale.EPS_RULES`) or a positive number."""
-    from topoact.mapper.scale import EPS_RULES
-
-    if text in EPS_RULES:
-        return text
-    expected = f"a positive number or one of {', '.join(EPS_RULES)}"
-    try:
-        value = float(text)
-    except ValueError:
-        raise TopoactError(f"--eps must be {expected}; got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise TopoactError(f"--eps must be {expected}; got {text!r}")
-    return value
-
-
-def parse_intervals(text: str) -> int | str:
-    """``'auto'`` or a whole number (checked for >= 1 with the other ranges)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number or 'auto', got {text!r}") from None
 
 
 def load_activations(path: str, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -233,15 +184,7 @@ def mapper_from_args(args: argparse.Namespace, engine=None):
     """
     from topoact.mapper.builder import Mapper
 
-    _check_ranges(args)
-    lens = args.lens.split(",") if "," in args.lens else args.lens
-    return Mapper(
-        lens=lens, n_intervals=args.intervals, overlap=args.overlap, cover=args.cover,
-        eps=parse_eps(args.eps), eps_quantile=args.eps_quantile, min_samples=args.min_samples,
-        clusterer=getattr(args, "clusterer", "dbscan"), min_cluster_size=getattr(args, "min_cluster_size", 10),
-        metric=args.metric, min_intersection=args.min_intersection, n_jobs=args.jobs,
-        random_state=args.seed, engine=engine or "local",
-    )
+    return Mapper(**mapper_params(args), random_state=args.seed, engine=engine or "local")
 
 
 def fit_graph(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None, acts=None, engine=None):
@@ -300,18 +243,9 @@ def _activations(args: argparse.Namespace):
 
 
 def _check_ranges(args: argparse.Namespace) -> None:
-    """Range checks worded with the command's own flag names."""
+    """Every flag checked before anything is read: the Mapper ones against Mapper's constraints."""
     if getattr(args, "confidence", None) is not None:
         from topoact.mapper.bootstrap import check_resamples
 
         check_resamples(args.confidence)
-    if args.intervals != "auto" and args.intervals < 1:
-        raise TopoactError(f"--intervals must be at least 1; got {args.intervals}")
-    if not 0.0 <= args.overlap < 1.0:
-        raise TopoactError(f"--overlap must be in [0, 1); got {args.overlap}")
-    if args.min_samples < 1:
-        raise TopoactError(f"--min-samples must be at least 1; got {args.min_samples}")
-    if args.min_intersection < 1:
-        raise TopoactError(f"--min-intersection must be at least 1; got {args.min_intersection}")
-    if not 0.0 < args.eps_quantile <= 1.0:
-        raise TopoactError(f"--eps-quantile must be in (0, 1]; got {args.eps_quantile}")
+    mapper_params(args)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.params import COVER_AND_DENSITY, add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
 
 OUTPUT_SUFFIXES = (".html", ".json")
@@ -38,9 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--sampling", default="gap", help=f"{', '.join(IMAGE_SAMPLINGS)} (default gap: one pooled "
                         "vector per sample)")
     parser.add_argument("--max-positions", type=int, default=16, help="vectors per sample for all_positions")
-    parser.add_argument("--intervals", type=int, default=15, help="Mapper intervals (default 15)")
-    parser.add_argument("--overlap", type=float, default=0.4, help="Mapper overlap in [0, 1) (default 0.4)")
-    parser.add_argument("--min-samples", type=int, default=5, help="DBSCAN min_samples (default 5)")
+    add_mapper_arguments(parser.add_argument_group("Mapper graphs"), COVER_AND_DENSITY, numeric_only=("n_intervals",))
     parser.add_argument("--top", type=int, default=10, help="nodes of the combined graph to list (default 10)")
     parser.add_argument("--csv", default=None, help="write the per-sample vulnerability table to this .csv")
     parser.add_argument("--out", default=None, help="write the clean + attacked graph: .html (coloured by "
@@ -65,8 +64,7 @@ def config_from_args(args: argparse.Namespace):
         raise TopoactError(f"--max-positions must be at least 1; got {args.max_positions}")
     if args.top < 1:
         raise TopoactError(f"--top must be at least 1; got {args.top}")
-    if args.intervals < 1 or not 0.0 <= args.overlap < 1.0 or args.min_samples < 1:
-        raise TopoactError("--intervals and --min-samples must be at least 1 and --overlap in [0, 1)")
+    params = mapper_params(args)
     for flag, value, suffixes in (("--csv", args.csv, (".csv",)), ("--out", args.out, OUTPUT_SUFFIXES)):
         if value and Path(value).suffix.lower() not in suffixes:
             raise TopoactError(f"{flag} must end in {' or '.join(suffixes)}; got {value}")
@@ -76,7 +74,7 @@ def config_from_args(args: argparse.Namespace):
         combined_strength=None if args.combined_strength is None else parse_strength(args.combined_strength),
         small_strength=None if args.small_strength is None else parse_strength(args.small_strength),
         seed=args.seed, limit=args.limit, sampling=args.sampling, max_positions=args.max_positions,
-        n_intervals=args.intervals, overlap=args.overlap, min_samples=args.min_samples,
+        **params,
     )
 
 
