@@ -11,9 +11,13 @@ PORT ?= 8501
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(RUN_STAMP): requirements.txt requirements-nodeps.txt | $(BIN)/python
+# The pinned requirement files are the source of truth; then this checkout itself, editable
+# and without dependencies (pyproject.toml's ranges only describe the package), which
+# gives the `topoact` command.
+$(RUN_STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 $(TEST_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-ray.txt
@@ -24,9 +28,10 @@ venv: $(TEST_STAMP)
 
 # One torch/BLAS thread: this 2-core VM stalls with two (first-use training takes 32 s instead of 6).
 # dashboard/serve.py imports torch and builds the default graph before the server starts,
-# so the first page load only reads memory.
+# so the first page load only reads memory. Run as a module from the checkout's root: this
+# checkout's code is imported (not another one installed in the same venv).
 run: $(RUN_STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python dashboard/serve.py --server.address 127.0.0.1 --server.port $(PORT)
+	OMP_NUM_THREADS=1 $(BIN)/python -m dashboard.serve --server.address 127.0.0.1 --server.port $(PORT)
 
 # The dashboard's browser test drives Debian's Chromium with Playwright (no browser download).
 chromium:
@@ -38,11 +43,11 @@ test: $(TEST_STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/mapper_bench.py
+	$(BIN)/python -m bench.mapper_bench
 
 # Local vs Ray engine on this machine (100k points): the Ray engine's overhead.
 bench-scale: $(TEST_STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python bench/scale_bench.py
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.scale_bench
 
 clean-venv:
 	rm -rf $(VENV)

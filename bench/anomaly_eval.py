@@ -10,13 +10,12 @@ Mapper graph is built per layer, and every score of :mod:`topoact.anomaly` is me
 run: k-NN label disagreement alone in the same activations, and the model's own
 cross-entropy loss on the given label (the confident-learning baseline).
 
-    .venv/bin/python bench/anomaly_eval.py [--no-write]
+    .venv/bin/python -m bench.anomaly_eval [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from topoact.anomaly import ANOMALY_EPS, DEFAULT_WEIGHTS, anomaly_scores, combine_scores  # noqa: E402
 from topoact.anomaly.evaluation import evaluate_scores, flip_labels  # noqa: E402

@@ -6,7 +6,7 @@ fresh DuckDB cache, reads it back with :meth:`Store.get_activations`, and times
 Prints the ratio (goal: at most 3x) and replaces the section "## Cache read-back" in
 ``bench/RESULTS.md``.
 
-Usage: ``python bench/cache_bench.py [--rows 100000] [--dim 512] [--repeat 5] [--no-results]``
+Usage: ``python -m bench.cache_bench [--rows 100000] [--dim 512] [--repeat 5] [--no-results]``
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,13 +22,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from topoact.activations import ActivationSet  # noqa: E402
 from topoact.cache import Store, arrow_io, cache_key  # noqa: E402
 from topoact.cache.store import ACTIVATION_COMPRESSION  # noqa: E402
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 SECTION = "## Cache read-back"
 
@@ -125,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         SECTION,
         "",
-        f"`python bench/cache_bench.py` — {args.rows:,} x {args.dim} float32 activations "
+        f"`python -m bench.cache_bench` — {args.rows:,} x {args.dim} float32 activations "
         f"({payload_mb:.0f} MiB) plus row metadata (sample_index, position, label, prediction, "
         f"confidence) in one `FLOAT[{args.dim}]` table, the canonical copy, plus the vectors' immutable `.npy` "
         f"copy that reads use when it is valid (named in the same transaction); best of {args.repeat} "

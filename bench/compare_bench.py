@@ -12,7 +12,7 @@
 3. Gromov-Wasserstein ``shape_distance`` between consecutive cached layers (the optional
    ``--shape`` column).
 
-    .venv/bin/python bench/compare_bench.py [--limit 2000] [--no-write]
+    .venv/bin/python -m bench.compare_bench [--limit 2000] [--no-write]
 """
 
 from __future__ import annotations
@@ -28,11 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from results import markdown, write_section  # noqa: E402
+from bench.results import markdown, write_section  # noqa: E402
 
 SECTION = "## Compare"
 MODELS = ("mobilenetv2_100", "tf_efficientnet_lite0")

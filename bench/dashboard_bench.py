@@ -11,7 +11,7 @@
    graph drawn (goal < 2 s). Then two recolours of that graph (no goal; the graph
    component updates only the changed nodes).
 
-Run: `.venv/bin/python bench/dashboard_bench.py` (prints a small table).
+Run: `.venv/bin/python -m bench.dashboard_bench` (prints a small table).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 IFRAME = "iframe[title='dashboard.components.mapper_graph']"
@@ -66,7 +65,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, TOPOACT_CACHE_DIR=str(folder), OMP_NUM_THREADS="1")
     server = subprocess.Popen(
-        [sys.executable, str(REPO / "dashboard/serve.py"), "--server.address", "127.0.0.1",
+        [sys.executable, "-m", "dashboard.serve", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -7,7 +7,7 @@ does not land on one side only. Goal: <= 10 % overhead.
 
 Usage::
 
-    .venv/bin/python bench/extract_bench.py [--images 256] [--size 224] [--batch-size 64]
+    .venv/bin/python -m bench.extract_bench [--images 256] [--size 224] [--batch-size 64]
         [--threads 1] [--repeats 2] [--device cpu|cuda] [--no-results]
 
 Prints a markdown table and replaces the section "## Extraction overhead" of
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +27,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from topoact.extract import Entry, ItemsDataset, ModuleModel  # noqa: E402
 from topoact.extract.adapters import images_to_tensor  # noqa: E402
 from topoact.workflow import ExtractionSpec, get_or_extract  # noqa: E402
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 SECTION = "## Extraction overhead"
 LAYERS = ["blocks.1", "blocks.3", "blocks.5", "conv_head"]

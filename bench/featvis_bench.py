@@ -17,7 +17,7 @@ the same whatever the caller's setting, and one thread is the faster setting on 
 
 Usage::
 
-    .venv/bin/python bench/featvis_bench.py [--nodes 3] [--imagenet-nodes 1] [--quick] [--no-results]
+    .venv/bin/python -m bench.featvis_bench [--nodes 3] [--imagenet-nodes 1] [--quick] [--no-results]
 
 Prints a markdown table and replaces the section "## Feature visualization" of
 ``bench/RESULTS.md``.
@@ -29,7 +29,6 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -37,11 +36,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import zoo  # noqa: E402
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 from topoact.extract.hooks import capture  # noqa: E402
 from topoact.featvis import (  # noqa: E402
     RenderParams,

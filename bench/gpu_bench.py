@@ -2,7 +2,7 @@
 
 One command, under 5 minutes on a machine with a CUDA GPU (the default sizes):
 
-    python bench/gpu_bench.py [--sizes 100000 300000] [--data cache/bench/X.npy ...]
+    python -m bench.gpu_bench [--sizes 100000 300000] [--data cache/bench/X.npy ...]
 
 For each data set it fits ``Mapper(device="cpu")`` and ``Mapper(device="cuda")``
 with the same parameters (L2-norm lens, 30 intervals, 30 % overlap, DBSCAN
@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 

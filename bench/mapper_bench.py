@@ -15,7 +15,7 @@ layers each, every spatial position of seeded random crops of the scikit-image p
 MiniLM token vectors) run next to the synthetic ones, KeplerMapper in the same run. topoact
 runs with 1 and 2 threads. Run it under the heavy-job lock:
 
-    flock /tmp/topoact-heavy.lock .venv/bin/python bench/mapper_bench.py [--sizes 100000] [--real 0 1]
+    flock /tmp/topoact-heavy.lock .venv/bin/python -m bench.mapper_bench [--sizes 100000] [--real 0 1]
 """
 
 from __future__ import annotations
@@ -30,12 +30,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 from topoact.mapper.scale import EPS_RULES  # noqa: E402
 
@@ -106,8 +104,8 @@ def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: 
 def run_child(engine, data_path, eps, n_jobs, timeout):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
-    cmd = [sys.executable, __file__, "--child", engine, data_path, repr(eps), out, str(n_jobs)]
-    subprocess.run(cmd, check=True, timeout=timeout)
+    cmd = [sys.executable, "-m", "bench.mapper_bench", "--child", engine, data_path, repr(eps), out, str(n_jobs)]
+    subprocess.run(cmd, check=True, timeout=timeout, cwd=REPO)
     result = json.loads(Path(out).read_text())
     os.unlink(out)
     return result
@@ -180,7 +178,7 @@ def main() -> int:
 
     from threadpoolctl import threadpool_info
 
-    import real_activations
+    from bench import real_activations
     from topoact.mapper import choose_eps
     from topoact.mapper.neighbors import resolve_n_jobs
     from topoact.synthetic import relu_gaussian_mixture

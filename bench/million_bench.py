@@ -7,7 +7,7 @@ cannot run at 1M here in reasonable time, so the graph is checked on a seeded 10
 subsample (same parameters, eps from the auto rule on the subsample): topoact and
 KeplerMapper must give the same node sets and edges there. Run under the heavy-job lock:
 
-    flock /tmp/topoact-heavy.lock .venv/bin/python bench/million_bench.py [--points 1000000] [--jobs 2]
+    flock /tmp/topoact-heavy.lock .venv/bin/python -m bench.million_bench [--points 1000000] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 
-from mapper_bench import MIN_SAMPLES, run_child  # noqa: E402
-from results import write_section  # noqa: E402
+from bench.mapper_bench import MIN_SAMPLES, run_child  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 SECTION = "## Mapper at 1M points"
 

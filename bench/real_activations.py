@@ -9,21 +9,19 @@ the offline text sets (newsgroups-mini posts and polarity sentences).
 Arrays are cached under ``cache/bench/`` (git-ignored) by their spec, so a rerun
 does not extract again.
 
-    .venv/bin/python bench/real_activations.py            # make (or reuse) every row, print shapes
+    .venv/bin/python -m bench.real_activations            # make (or reuse) every row, print shapes
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 CACHE = REPO / "cache" / "bench"
 
 

@@ -12,14 +12,13 @@ in the same activations (no graph). The demo timings run each offline demo cold 
 cache folder, then again with everything cached. Seed 0; one torch thread (the attacks
 always run on one, so the perturbed images do not depend on the thread count).
 
-    .venv/bin/python bench/robustness_eval.py [--no-write]
+    .venv/bin/python -m bench.robustness_eval [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from topoact.robustness.report import SWEEP_COLUMNS  # noqa: E402
 

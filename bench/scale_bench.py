@@ -24,7 +24,7 @@ one run, on a local Ray cluster with the machine's 2 CPUs:
   the shared graph vs the sum over the per-element tasks (the price of independent
   elements), and the largest element's share of the Ray time.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/scale_bench.py [--points 100000]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.scale_bench [--points 100000]
 """
 
 from __future__ import annotations
@@ -33,19 +33,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 SECTION = "## Ray engine (local vs Ray on one machine)"
 

@@ -1,4 +1,5 @@
-"""topoact dashboard: ``make run`` (or ``streamlit run dashboard/app.py``).
+"""topoact dashboard: ``make run`` (``python -m dashboard.serve``; or ``streamlit run dashboard/app.py``
+where topoact is installed, ``pip install -e .``).
 
 Pages: Explore (the Mapper graph of a layer, node inspector, linked projection),
 Anomalies, Compare, Robustness, Zoo & cache.
@@ -6,14 +7,9 @@ Anomalies, Compare, Robustness, Zoo & cache.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` only adds dashboard/
-    sys.path.insert(0, str(_REPO_ROOT))
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 st.set_page_config(page_title="topoact", page_icon="◉", layout="wide", initial_sidebar_state="expanded")
 

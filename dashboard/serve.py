@@ -5,7 +5,9 @@ default model, on the first page load (about 10 s on a 2-core machine). This lau
 does that work before the server starts, in the same process, so the first browser
 session finds everything in memory (``st.cache_resource`` is process-wide).
 
-Usage: ``python dashboard/serve.py [streamlit run options]``.
+Usage, from the checkout's root: ``python -m dashboard.serve [streamlit run options]``
+(as a module, so that this checkout's ``topoact`` and ``dashboard`` are imported; the
+Streamlit script then runs in this process and finds them loaded).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ APP = REPO / "dashboard" / "app.py"
 
 
 def main(argv: list[str]) -> None:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     start = time.perf_counter()
     print("topoact: warming up (torch, the zoo, the default model and graph) …", flush=True)
     import logging

@@ -57,7 +57,7 @@ def server(tmp_path_factory):
     log = open(cache / "streamlit.log", "w")
     process = subprocess.Popen(
         # the launcher `make run` uses: it warms the default view before the server starts
-        [sys.executable, str(REPO / "dashboard" / "serve.py"),
+        [sys.executable, "-m", "dashboard.serve",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
