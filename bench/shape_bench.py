@@ -15,23 +15,20 @@ and a case is right when the graph has exactly the shape's number of components 
 loops. Loops are counted as the graph's cycle rank, ``edges - nodes + components`` (its
 independent cycles; merging chains of degree-2 nodes leaves it unchanged).
 
-    .venv/bin/python bench/shape_bench.py [--sizes 2000 20000] [--no-results]
+    .venv/bin/python -m bench.shape_bench [--sizes 2000 20000] [--no-results]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 
-from results import write_section  # noqa: E402
+from bench.results import write_section  # noqa: E402
 
 SECTION = "## Shape benchmark"
 N_INTERVALS = 12
