@@ -44,11 +44,7 @@ SIBLINGS: set[tuple[str, str]] = {
 #: Known violations, each to be removed by the change that fixes it; an entry that no longer
 #: occurs fails the test too, so the list only shrinks. (importing module, imported unit) -> why.
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    # issue 15 part B moves mapper/cached.py into topoact/workflow (graphs from the cache or built)
-    ("topoact.mapper.cached", "topoact.cache"): "graph cache keys",
-    # issue 15 part B moves extract/pipeline.py into topoact/workflow (get_or_extract)
-    ("topoact.extract.pipeline", "topoact.cache"): "activation cache keys",
-    ("topoact.extract.pipeline", "topoact.distributed"): "the Ray extraction",
+    # empty: issue 15 part B moved mapper/cached.py and extract/pipeline.py into topoact.workflow
 }
 
 #: ``sys.path`` methods and streamlit: forbidden as described in the module docstring.
