@@ -3,7 +3,9 @@
 Each command is one module of this package (``topoact/cli/<command>.py``) that exposes
 ``add_parser(subparsers)``; the parser it adds sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. This module only wires them together and
-turns user errors into one clear line.
+turns user errors into one clear line. ``--help`` imports every command module, so the
+heavy libraries (torch, pandas, the cache, the workflow) are imported inside the commands'
+functions, on purpose; the commands' own helpers and the Mapper core are imported at the top.
 """
 
 from __future__ import annotations

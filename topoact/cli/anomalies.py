@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.extract import activations_from_args, add_source_arguments
 from topoact.cli.params import COVER_AND_DENSITY, add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
+from topoact.mapper import Mapper
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``anomalies`` command."""
-    from topoact.cli.extract import add_source_arguments
-
     parser = subparsers.add_parser(
         "anomalies",
         help="rank samples as anomaly candidates (likely mislabelled, isolated) with reasons",
@@ -54,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
     import zoo
     from topoact.anomaly import ANOMALY_EPS
     from topoact.cache import Store
-    from topoact.cli.extract import activations_from_args
-    from topoact.mapper import Mapper
     from topoact.workflow import get_or_build_graph, get_or_score
 
     layer = args.layer or zoo.get(args.model).default_layers[0]

@@ -8,14 +8,14 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.extract import add_data_arguments, check_data_args
+from topoact.cli.mapper import mapper_from_args
 from topoact.cli.params import add_mapper_arguments
 from topoact.cli.progress import ProgressBar
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` command."""
-    from topoact.cli.extract import add_data_arguments
-
     parser = subparsers.add_parser(
         "compare",
         help="compare the Mapper graphs of several models and layers on one dataset (metrics table, trajectory)",
@@ -72,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from topoact.compare.plots import FIGURE_SUFFIXES
-    from topoact.cli.extract import check_data_args
-    from topoact.cli.mapper import mapper_from_args
 
     for option, value, suffixes in (("--csv", args.csv, (".csv",)), ("--plot", args.plot, FIGURE_SUFFIXES),
                                     ("--stability", args.stability, FIGURE_SUFFIXES)):

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.extract import activations_from_args, add_source_arguments
+from topoact.cli.mapper import fit_graph
 from topoact.cli.params import add_mapper_arguments
 from topoact.cli.progress import ProgressBar
 from topoact.progress import Progress, scaled
@@ -25,8 +27,6 @@ from topoact.progress import Progress, scaled
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``featvis`` command."""
-    from topoact.cli.extract import add_source_arguments
-
     parser = subparsers.add_parser(
         "featvis",
         help="feature visualizations and exemplars of Mapper nodes (nearest text for text models)",
@@ -83,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
     """Compute, cache, print (and write) the nodes' visualizations."""
     _check(args)
     import zoo
-    from topoact.cli.extract import activations_from_args
-    from topoact.cli.mapper import fit_graph
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     acts = activations_from_args(args, [layer])[layer]

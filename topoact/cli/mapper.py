@@ -11,8 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from topoact import TopoactError
+from topoact.cli.extract import activations_from_args, add_source_arguments
 from topoact.cli.params import add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
+from topoact.distributed.engine import add_engine_arguments, session_from_args
+from topoact.mapper import bootstrap_graphs
+from topoact.mapper.bootstrap import check_resamples
+from topoact.mapper.builder import Mapper
 
 OUTPUT_SUFFIXES = (".json", ".graphml", ".html")
 
@@ -34,8 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--confidence", type=int, default=None, metavar="N",
                         help="rebuild the graph on N bootstrap resamples and report how often each component, "
                              "loop and flare persists (in the summary's 'features')")
-    from topoact.distributed.engine import add_engine_arguments
-    from topoact.cli.extract import add_source_arguments
 
     add_engine_arguments(parser.add_argument_group("engine (extraction and clustering)"))
     source = parser.add_argument_group("activations from the zoo (instead of --input)")
@@ -100,8 +103,6 @@ def _load_parquet(file: Path, label_column: str | None) -> tuple[np.ndarray, np.
 
 def run(args: argparse.Namespace) -> int:
     """Build the graph, print the summary, write the output."""
-    from topoact.distributed.engine import session_from_args
-
     with session_from_args(args) as engine:
         return _run(args, engine)
 
@@ -163,8 +164,6 @@ def _run(args: argparse.Namespace, engine) -> int:
 def feature_confidences(args: argparse.Namespace, X: np.ndarray, labels: np.ndarray | None, graph) -> list[dict]:
     """``--confidence N``: each component, loop and flare with how often it persists in N resamples."""
     from topoact.anomaly import structure_report
-    from topoact.mapper import bootstrap_graphs
-    from topoact.mapper.bootstrap import check_resamples
 
     n_resamples = check_resamples(args.confidence)
     mapper = mapper_from_args(args).fit(X)  # the graph may have come from the cache: refit for its state
@@ -182,8 +181,6 @@ def mapper_from_args(args: argparse.Namespace, engine=None):
 
     ``engine``: where cover elements are clustered (``None``: locally).
     """
-    from topoact.mapper.builder import Mapper
-
     return Mapper(**mapper_params(args), random_state=args.seed, engine=engine or "local")
 
 
@@ -236,7 +233,6 @@ def _graph_page(graph, labels, acts, args) -> str:
 def _activations(args: argparse.Namespace):
     """The activation set named by --model/--dataset/--layer (cached or extracted)."""
     import zoo
-    from topoact.cli.extract import activations_from_args
 
     layer = args.layer or zoo.get(args.model).default_layers[0]
     return activations_from_args(args, [layer])[layer]
@@ -245,7 +241,5 @@ def _activations(args: argparse.Namespace):
 def _check_ranges(args: argparse.Namespace) -> None:
     """Every flag checked before anything is read: the Mapper ones against Mapper's constraints."""
     if getattr(args, "confidence", None) is not None:
-        from topoact.mapper.bootstrap import check_resamples
-
-        check_resamples(args.confidence)
+            check_resamples(args.confidence)
     mapper_params(args)

@@ -8,17 +8,16 @@ import json
 from pathlib import Path
 
 from topoact import TopoactError
+from topoact.cli.attack import add_attack_arguments, check_common, strengths_from_args
 from topoact.cli.params import COVER_AND_DENSITY, add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
+from topoact.extract.names import IMAGE_SAMPLINGS
 
 OUTPUT_SUFFIXES = (".html", ".json")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``robustness`` command."""
-    from topoact.extract.names import IMAGE_SAMPLINGS
-    from topoact.cli.attack import add_attack_arguments
-
     parser = subparsers.add_parser(
         "robustness",
         help="adversarial inputs in the Mapper graph: vulnerability per sample and the strength sweep",
@@ -52,8 +51,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """A :class:`RobustnessConfig` from the parsed arguments (every range checked)."""
-    from topoact.extract.names import IMAGE_SAMPLINGS
-    from topoact.cli.attack import check_common, strengths_from_args
     from topoact.robustness.report import RobustnessConfig
     from zoo.perturbed import parse_strength
 
