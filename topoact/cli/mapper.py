@@ -241,5 +241,5 @@ def _activations(args: argparse.Namespace):
 def _check_ranges(args: argparse.Namespace) -> None:
     """Every flag checked before anything is read: the Mapper ones against Mapper's constraints."""
     if getattr(args, "confidence", None) is not None:
-            check_resamples(args.confidence)
+        check_resamples(args.confidence)
     mapper_params(args)
