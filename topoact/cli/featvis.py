@@ -20,7 +20,7 @@ import numpy as np
 from topoact import TopoactError
 from topoact.cli.extract import activations_from_args, add_source_arguments
 from topoact.cli.mapper import fit_graph
-from topoact.cli.params import add_mapper_arguments
+from topoact.cli.params import add_mapper_arguments, mapper_params
 from topoact.cli.progress import ProgressBar
 from topoact.progress import Progress, scaled
 
@@ -53,6 +53,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Every flag checked before a model is loaded or trained (the Mapper ones against Mapper's constraints)."""
+    mapper_params(args)
     for flag, value in (("--steps", args.steps), ("--per-class", args.per_class), ("--classes", args.classes)):
         if value < 1:
             raise TopoactError(f"{flag} must be at least 1; got {value}")
