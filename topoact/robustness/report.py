@@ -17,7 +17,7 @@ from topoact import TopoactError
 from topoact.activations import ActivationSet
 from topoact.anomaly.scores import ANOMALY_EPS
 from topoact.mapper.graph import MapperGraph
-from topoact.progress import Progress
+from topoact.progress import Progress, no_progress
 from topoact.robustness.analysis import (
     GraphMetrics,
     attack_mix,
@@ -207,7 +207,7 @@ def robustness_report(
     from zoo.datasets import seeded_subset
     from zoo.perturbed import check_attackable, grey_levels, perturb
 
-    report: Progress = progress or (lambda fraction, message: None)
+    report: Progress = progress or no_progress
     check_attackable(zoo.get(config.model), zoo.get_dataset(config.dataset))  # before loading anything
     if model is None:
         report(0.0, f"loading {config.model}")
