@@ -12,8 +12,20 @@ from topoact.synthetic import embedded_shape, planar_shape
 @pytest.fixture(scope="module")
 def circle():
     X = embedded_shape("circle", 1500, dim=16, noise=0.03, seed=4)
-    mapper = Mapper(lens="pca", n_intervals=10, eps="hausdorff").fit(X)
+    mapper = Mapper(lens="pca", n_intervals=10, eps="hausdorff", warm_start=True).fit(X)
     return X, mapper
+
+
+def test_resamples_are_the_same_with_or_without_the_shared_graph(circle):
+    # Without warm start each resample's elements run the pruned DBSCAN with the
+    # multiplicities as weights; the shared graph's weighted core test must agree.
+    X, warm = circle
+    cold = Mapper(lens="pca", n_intervals=10, eps="hausdorff", min_samples=8).fit(X)
+    warm = Mapper(lens="pca", n_intervals=10, eps="hausdorff", min_samples=8, warm_start=True).fit(X)
+    assert cold.neighbors_ is None and warm.neighbors_ is not None
+    for ours, theirs in zip(bootstrap_graphs(cold, X, 6, random_state=3), bootstrap_graphs(warm, X, 6, random_state=3)):
+        assert sorted(map(tuple, ours.node_members)) == sorted(map(tuple, theirs.node_members))
+        assert ours.n_edges == theirs.n_edges
 
 
 def test_the_circles_loop_persists_in_almost_every_resample(circle):

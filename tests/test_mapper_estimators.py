@@ -144,6 +144,11 @@ def test_progress_is_reported_in_order():
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions)
     assert seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
+    # Each cover element reports as it is clustered (5 elements), between start and end.
+    per_element = [f for f, message in seen if message.startswith("cover element") and message.endswith("clustered")]
+    assert len(per_element) == 5 and 0.0 < per_element[0] < per_element[-1] < 1.0
+    seen.clear()
+    Mapper(n_intervals=5, warm_start=True).fit(X, progress=lambda fraction, message: seen.append((fraction, message)))
     assert any(message == "neighbour search" for _, message in seen)
 
 

@@ -8,9 +8,10 @@ fitted estimator's lens values, cover and eps held fixed (the parameters whose g
 being assessed). A row drawn several times counts that many times in DBSCAN's core
 test.
 
-Warm start: with topoact's DBSCAN on one shared epsilon-graph (the default), the graph
-of a resample uses the edges of the full data's epsilon-graph between the drawn rows,
-so no neighbour search is repeated. Per-element eps (``eps="adaptive"``) and other
+With topoact's DBSCAN, a ``warm_start`` mapper's shared epsilon-graph serves every
+resample (the edges between the drawn rows; no neighbour search is repeated);
+otherwise each element of a resample runs the pruned exact DBSCAN with the rows'
+multiplicities as weights, per-element eps (``eps="adaptive"``) included. Other
 clusterers re-cluster each element of the resample (duplicates counted once).
 """
 
@@ -26,7 +27,6 @@ from topoact import TopoactError
 from topoact.mapper.builder import Mapper, check_data, mapper_graph
 from topoact.mapper.elements import is_fast_dbscan
 from topoact.mapper.graph import MapperGraph
-from topoact.mapper.neighbors import EpsilonGraph
 from topoact.progress import Progress
 
 __all__ = ["bootstrap_graphs", "check_resamples"]
@@ -81,15 +81,10 @@ def bootstrap_graphs(
     membership = sp.csr_matrix(mapper.cover_.transform(lens_values))
     clusterer = mapper.clusterer_
     element_eps = mapper.element_eps_
-    neighbors = None
-    if is_fast_dbscan(clusterer) and element_eps is None:
-        neighbors = mapper.neighbors_
-        if neighbors is None:  # fitted on Ray: one shared graph for every resample
-            neighbors = EpsilonGraph.build(
-                X, lens_values, mapper.eps_, metric=clusterer.fast_metric, n_jobs=mapper.n_jobs,
-                random_state=mapper.random_state,
-            )
-            neighbors.extend(membership)
+    fast = is_fast_dbscan(clusterer)
+    # A warm-start mapper's epsilon-graph serves every resample; otherwise each element
+    # of each resample runs the pruned DBSCAN with the resample's multiplicities.
+    neighbors = mapper.neighbors_ if fast and element_eps is None else None
     rng = np.random.default_rng(random_state)
     n = X.shape[0]
     graphs = []
@@ -101,7 +96,7 @@ def bootstrap_graphs(
             X, lens_values, resample_membership, clusterer, neighbor_graph=neighbors,
             min_intersection=mapper.min_intersection, n_jobs=mapper.n_jobs,
             params={**mapper.graph_.params, "resample": r}, element_eps=element_eps,
-            sample_weight=counts.astype(np.float64) if neighbors is not None else None,
+            sample_weight=counts.astype(np.float64) if fast else None,
         )
         graphs.append(graph)
         if progress is not None:

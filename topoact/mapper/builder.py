@@ -17,11 +17,11 @@ from topoact.mapper.cover import COVERS, make_cover
 from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_samples
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
-from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, resolve_n_jobs
+from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, reject_zero_rows, resolve_n_jobs, row_sqnorms
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
-from topoact.mapper.tiles import make_tiles
+from topoact.mapper.tiles import NumpyTiles, make_tiles
 from topoact.progress import Progress, counting, scaled
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
@@ -68,6 +68,7 @@ def mapper_graph(
     progress: Progress | None = None,
     element_eps: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
+    stats: dict | None = None,
 ) -> MapperGraph:
     """Cluster every cover element and connect the clusters: the Mapper graph.
 
@@ -80,32 +81,39 @@ def mapper_graph(
         Cover membership (from a fitted cover's ``transform``).
     clusterer : topoact DBSCAN or a scikit-learn clusterer
         A topoact :class:`~topoact.mapper.cluster.DBSCAN` with a numeric ``eps``
-        uses ``neighbor_graph`` (built here when not given); any other clusterer is
-        cloned and fit on each element separately.
+        uses ``neighbor_graph`` when given, else clusters each element with the
+        pruned exact DBSCAN (:func:`~topoact.mapper.cluster.dbscan_rows`); any other
+        clusterer is cloned and fit on each element separately.
     neighbor_graph : EpsilonGraph, optional
         Epsilon-graph of ``X`` at the clusterer's eps, already extended with
-        ``membership``.
+        ``membership`` (kept by a ``warm_start`` Mapper so that a new cover costs no
+        new distances). The labels are the same with or without it.
     min_intersection : int, default=1
         Members two nodes must share for an edge.
     n_jobs : int or None
-        Threads for clustering elements with a generic clusterer.
+        Threads: inside each element's pruned DBSCAN, or across elements for a
+        generic clusterer.
     params : dict, optional
         Recorded in the graph.
     engine : 'local' or ElementRunner, default='local'
         Where the cover elements are clustered: here, or by the
         :class:`~topoact.mapper.protocols.ElementRunner` passed (for example
         :class:`topoact.distributed.RayEngine`), which clusters each element with its
-        own exact epsilon-graph (:class:`~topoact.mapper.elements.ElementClustering`);
+        own exact search (:class:`~topoact.mapper.elements.ElementClustering`);
         ``neighbor_graph`` is then not used. The graph is the same.
     progress : callable(fraction, message), optional
-        Passed to the engine's ``cluster_elements``.
+        Called as elements are clustered (pruned DBSCAN), or passed to the engine's
+        ``cluster_elements``.
     element_eps : ndarray of shape (n_elements,), optional
         With a topoact DBSCAN: the eps of each cover element (``eps="adaptive"``);
-        each element is then clustered with its own exact epsilon-graph
+        each element is then clustered on its own with its eps
         (:func:`~topoact.mapper.cluster.dbscan_rows`) and ``neighbor_graph`` is not used.
     sample_weight : ndarray of shape (n_samples,), optional
         How often each row counts for DBSCAN's core test (a bootstrap resample's
-        multiplicities; used on the shared epsilon-graph path only).
+        multiplicities; fast DBSCAN only).
+    stats : dict, optional
+        Pruned DBSCAN: filled with the work summed over elements (``pairs_computed``,
+        ``pairs_rechecked``, ``leaf_pairs_skipped``).
 
     Returns
     -------
@@ -119,24 +127,36 @@ def mapper_graph(
         for e in range(membership.shape[1])
     ]
     runner = None if isinstance(engine, str) and engine == "local" else engine
-    if element_eps is not None and is_fast_dbscan(clusterer):
+    if is_fast_dbscan(clusterer) and runner is None and (neighbor_graph is None or element_eps is not None):
+        # Each element on its own with the pruned exact DBSCAN (no shared graph to reuse).
+        eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
+        eps_of = np.full(len(elements), eps) if element_eps is None else np.asarray(element_eps, dtype=np.float64)
+        if clusterer.fast_metric == "cosine":
+            reject_zero_rows(row_sqnorms(X))  # once for X, not per element
+        n_workers = resolve_n_jobs(n_jobs)
 
         def cluster_element(e: int) -> np.ndarray:
             members = elements[e]
-            if members.size == 0 or not np.isfinite(element_eps[e]):
+            if members.size == 0 or not np.isfinite(eps_of[e]):
                 return np.full(members.size, -1, dtype=np.int64)
+            work: dict = {}
             labels, _ = dbscan_rows(
-                X, members, float(element_eps[e]), clusterer.min_samples, metric=clusterer.fast_metric,
-                border=clusterer.border, random_state=clusterer.random_state,
+                X, members, float(eps_of[e]), clusterer.min_samples, metric=clusterer.fast_metric,
+                border=clusterer.border, random_state=clusterer.random_state, n_jobs=n_workers,
+                weights=None if sample_weight is None else sample_weight[members], stats=work,
             )
+            if stats is not None:
+                for key, value in work.items():
+                    stats[key] = stats.get(key, 0) + value
             return labels
 
-        n_workers = resolve_n_jobs(n_jobs)
-        if n_workers > 1:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                labels_per_element = list(pool.map(cluster_element, range(len(elements))))
-        else:
-            labels_per_element = [cluster_element(e) for e in range(len(elements))]
+        report = scaled(progress, 0.0, 1.0)
+        total = max(1, sum(m.size for m in elements))
+        labels_per_element, done = [], 0
+        for e in range(len(elements)):
+            labels_per_element.append(cluster_element(e))
+            done += elements[e].size
+            report(done / total, f"cover element {e + 1} of {len(elements)} clustered")
     elif runner is not None:
         if not isinstance(runner, ElementRunner):
             raise ValueError(f"engine must be 'local' or an object with a cluster_elements method, got {engine!r}")
@@ -147,13 +167,6 @@ def mapper_graph(
                 f"of {len(elements)} cover elements"
             )
     elif is_fast_dbscan(clusterer):
-        eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
-        if neighbor_graph is None:
-            neighbor_graph = EpsilonGraph.build(
-                X, lens_values, eps, metric=clusterer.fast_metric, n_jobs=clusterer.n_jobs,
-                random_state=clusterer.random_state,
-            )
-            neighbor_graph.extend(membership)
 
         def cluster_element(members: np.ndarray) -> np.ndarray:
             graph, local_of_member = neighbor_graph.element_graph(members)
@@ -275,7 +288,11 @@ class Mapper(BaseEstimator):
     warm_start : bool, default=False
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
-        neighbour search.
+        neighbour search. Without it (and on the CPU) each cover element is
+        clustered by the pruned exact DBSCAN (:mod:`topoact.mapper.pruned`), which
+        stops a core test at ``min_samples`` neighbours and skips pairs of leaves
+        already joined, instead of listing every pair within eps; the graph is the
+        same either way.
 
     Attributes
     ----------
@@ -296,6 +313,13 @@ class Mapper(BaseEstimator):
         The data's scale from :func:`~topoact.mapper.scale.hausdorff_scale` when a
         rule used it (``eps="hausdorff"`` or ``n_intervals="auto"``).
     neighbors_ : EpsilonGraph or None
+        The shared epsilon-graph (``warm_start=True`` or a GPU ``device``); None when
+        each element ran the pruned DBSCAN, on an engine, or for another clusterer.
+    search_stats_ : dict
+        Work of the last fit's DBSCAN search: ``pairs_computed`` (distances evaluated),
+        ``pairs_rechecked`` (decided again in float64), and ``leaf_pairs_skipped``
+        (pruned DBSCAN) or ``pairs_within_eps`` (the shared epsilon-graph, cumulative
+        over warm fits); empty for other clusterers and engines.
     timings_ : dict
         Seconds spent in each stage of the last fit.
     """
@@ -434,7 +458,11 @@ class Mapper(BaseEstimator):
             if self.clusterer_.eps == "hausdorff":
                 self.scale_ = self.eps_
             lap("eps")
-        if is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive:
+        # The shared epsilon-graph pays for itself when covers change on the same data
+        # (warm_start) or when its tiles run on a GPU; otherwise each element runs the
+        # pruned DBSCAN, which lists no dense neighbourhoods. Same labels either way.
+        shared_graph = self.warm_start or not isinstance(tiles, NumpyTiles)
+        if is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive and shared_graph:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
             neighbors.extend(
@@ -444,14 +472,19 @@ class Mapper(BaseEstimator):
             lap("neighbors")
         self.neighbors_ = neighbors
 
-        report(0.15 if on_runner else 0.9, "clustering")
+        clustering_from = 0.9 if neighbors is not None else 0.15  # after the shared search, or all of it
+        report(clustering_from, "clustering")
         params = self._graph_params()
+        self.search_stats_ = {}
         self.graph_ = mapper_graph(
             X, lens_values, membership, self.clusterer_, neighbor_graph=neighbors,
             min_intersection=self.min_intersection, n_jobs=self.n_jobs, params=params,
             engine="local" if adaptive else self.engine, element_eps=self.element_eps_,
-            progress=scaled(report, 0.15, 0.95),
+            progress=scaled(report, clustering_from, 0.95), stats=self.search_stats_,
         )
+        if neighbors is not None:
+            self.search_stats_ = {"pairs_computed": neighbors.pairs_computed, "pairs_rechecked": neighbors.pairs_rechecked,
+                                  "pairs_within_eps": neighbors.n_edges}
         lap("clustering_and_nerve")
         timings["total"] = time.perf_counter() - start
         self.timings_ = timings

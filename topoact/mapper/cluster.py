@@ -30,7 +30,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from topoact.mapper.neighbors import EpsilonGraph
+from topoact.mapper.neighbors import resolve_n_jobs
+from topoact.mapper.pruned import assign_border_points, pruned_dbscan
 from topoact.mapper.scale import ADAPTIVE_FACTOR, EPS_RULES, hausdorff_scale
 
 __all__ = ["DBSCAN", "dbscan", "dbscan_labels", "dbscan_graph_labels", "dbscan_rows", "choose_eps", "EPS_RULES"]
@@ -158,41 +159,10 @@ def dbscan_graph_labels(
     ])
     neighbour = np.concatenate([out_edges.indices, in_edges.indices]).astype(np.int64)
     towards_core = is_core[neighbour]
-    point, neighbour = point[towards_core], neighbour[towards_core]
-    if point.size == 0:
-        return labels
-    neighbour_label = labels[neighbour]
-    # First rule: the smallest cluster number among the core neighbours.
-    first_label = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_label, point, neighbour_label)
-    border_points = np.unique(point)
-    labels[border_points] = first_label[border_points]
-    if border == "first":
-        return labels
-    last_label = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last_label, point, neighbour_label)
-    ambiguous = border_points[last_label[border_points] != first_label[border_points]]
-    if ambiguous.size == 0:
-        return labels
-    if points is None:
-        raise ValueError("border='nearest' needs the points to resolve ambiguous border points")
-    pick = np.isin(point, ambiguous)
-    point, neighbour, neighbour_label = point[pick], neighbour[pick], neighbour_label[pick]
-    a = np.asarray(points[rows[point]], dtype=np.float64)
-    b = np.asarray(points[rows[neighbour]], dtype=np.float64)
-    if metric == "cosine":
-        distance = 1.0 - np.einsum("ij,ij->i", a, b) / (
-            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        )
-    else:
-        diff = a - b
-        distance = np.einsum("ij,ij->i", diff, diff)
-    # Nearest core neighbour per point; exact ties go to the smaller cluster number.
-    order = np.lexsort((neighbour_label, distance, point))
-    point, neighbour_label = point[order], neighbour_label[order]
-    starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
-    labels[point[starts]] = neighbour_label[starts]
-    return labels
+    return assign_border_points(
+        labels, point[towards_core], neighbour[towards_core], border=border, points=points,
+        point_rows=rows, metric=metric,
+    )
 
 
 def dbscan_rows(
@@ -203,58 +173,47 @@ def dbscan_rows(
     *,
     metric: str = "euclidean",
     border: str = "nearest",
+    weights: np.ndarray | None = None,
     n_jobs: int | None = None,
     random_state: int = 0,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """DBSCAN of the points ``X[rows]`` on their own, with the exact epsilon-graph search.
+    """DBSCAN of the points ``X[rows]`` on their own: exact, without listing dense neighbourhoods.
 
-    Inside a Mapper this is one cover element clustered alone: the pairs within
-    ``eps`` are decided exactly as in the shared :class:`EpsilonGraph` (float64
-    decision), clusters are numbered by their smallest core row of ``X`` and border
-    points are resolved from ``X``, so the labels equal those the Mapper derives from
-    its one neighbour graph for all elements.
+    Inside a Mapper this is one cover element clustered alone
+    (:func:`~topoact.mapper.pruned.pruned_dbscan`): the pairs within ``eps`` are
+    decided exactly as in the shared :class:`EpsilonGraph` (float64 decision),
+    clusters are numbered by their smallest core row of ``X`` and border points are
+    resolved from ``X``, so the labels equal those the Mapper derives from its one
+    neighbour graph for all elements, and scikit-learn's with ``border="first"``.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Finite float32/float64 data (only ``X[rows]`` is copied, as float rows).
+        Finite float32/float64 data (only ``X[rows]`` is copied, as float32 rows).
     rows : ndarray of int or None
-        The points; None for all of ``X`` (no copy).
+        The points, in increasing order; None for all of ``X``.
     eps, min_samples, metric, border
         As for :class:`DBSCAN`.
+    weights : ndarray of shape (n_rows,), optional
+        How much each point counts in the core test (a bootstrap's multiplicities).
     n_jobs : int or None
-        Threads for the neighbour search.
+        Threads for the search (scikit-learn convention); never changes the result.
     random_state : int
-        Seed of the search's pivots (never changes the result).
+        Seed of the search's leaves (never changes the result).
     stats : dict, optional
-        Filled with the search's ``pairs_computed`` and ``n_edges``.
+        Filled with the search's ``pairs_computed``, ``pairs_rechecked`` and ``leaf_pairs_skipped``.
 
     Returns
     -------
     labels : ndarray of int64, shape (n_rows,)
         Cluster of each point, ``-1`` for noise.
-    degree : ndarray of int64, shape (n_rows,)
-        Points within eps of each point, itself included.
+    is_core : ndarray of bool, shape (n_rows,)
     """
-    points = X if rows is None else np.asarray(X[np.asarray(rows, dtype=np.int64)])
-    n = points.shape[0]
-    if n == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    graph = EpsilonGraph.build(
-        points, np.zeros((n, 1)), eps, metric=metric, n_jobs=n_jobs, random_state=random_state,
+    return pruned_dbscan(
+        X, rows, eps, min_samples, metric=metric, border=border, weights=weights,
+        random_state=random_state, n_jobs=resolve_n_jobs(n_jobs), stats=stats,
     )
-    graph.extend(sp.csc_matrix(np.ones((n, 1), dtype=bool)))
-    if stats is not None:
-        stats.update(pairs_computed=graph.pairs_computed, n_edges=graph.n_edges)
-    edges, local_of_member = graph.element_graph(np.arange(n))
-    local_rows = np.empty(n, dtype=np.int64)
-    local_rows[local_of_member] = np.arange(n) if rows is None else rows
-    labels = dbscan_graph_labels(
-        edges, min_samples, border=border, points=X, point_rows=local_rows, metric=metric,
-    )
-    degree = np.diff(edges.indptr) + np.bincount(edges.indices, minlength=n) + 1
-    return labels[local_of_member], degree[local_of_member]
 
 
 def choose_eps(
@@ -453,11 +412,11 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         if not np.all(np.isfinite(data)):
             raise ValueError("Input X contains NaN or infinity.")
         self.eps_ = self.resolve_eps(data)
-        self.labels_, degree = dbscan_rows(
+        self.labels_, is_core = dbscan_rows(
             data, None, self.eps_, self.min_samples, metric=metric, border=self.border,
             n_jobs=self.n_jobs, random_state=self.random_state,
         )
-        self.core_sample_indices_ = np.flatnonzero(degree >= self.min_samples)
+        self.core_sample_indices_ = np.flatnonzero(is_core)
         if self.core_sample_indices_.size:
             self.components_ = X[self.core_sample_indices_].copy()
         else:

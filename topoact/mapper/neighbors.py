@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from topoact.mapper.tiles import TileBackend, make_tiles
 
-__all__ = ["EpsilonGraph", "array_fingerprint", "resolve_n_jobs"]
+__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms"]
 
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -187,13 +187,9 @@ class EpsilonGraph:
             raise ValueError(f"X must be float32 or float64, got {X.dtype}")
         self._X = X
         self.n_points = X.shape[0]
-        sqnorm = _row_sqnorms(X)
+        sqnorm = row_sqnorms(X)
         if self.metric == "cosine":
-            if np.any(sqnorm == 0):
-                raise ValueError(
-                    f"cosine distance is undefined for all-zero rows; X has "
-                    f"{int(np.sum(sqnorm == 0))} such rows: drop them or use metric='euclidean'"
-                )
+            reject_zero_rows(sqnorm)
             inv_norm = 1.0 / np.sqrt(sqnorm)
             self._layout = _make_layout(X, inv_norm, lens, self.chunk_size, self.n_pivots, self.random_state)
             self._inv_norm = inv_norm[self._layout.order]
@@ -346,15 +342,7 @@ class EpsilonGraph:
     def _exact_within(self, pos_a: np.ndarray, pos_b: np.ndarray) -> np.ndarray:
         """float64 decision ``distance <= eps`` for pairs given by layout positions."""
         order = self._layout.order
-        xa = np.asarray(self._X[order[pos_a]], dtype=np.float64)
-        xb = np.asarray(self._X[order[pos_b]], dtype=np.float64)
-        if self.metric == "cosine":
-            na = np.sqrt(np.einsum("ij,ij->i", xa, xa))
-            nb = np.sqrt(np.einsum("ij,ij->i", xb, xb))
-            cosine = np.einsum("ij,ij->i", xa, xb) / (na * nb)
-            return (1.0 - cosine) <= self.eps
-        diff = xa - xb
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= self.eps
+        return exact_within(self._X, order[pos_a], order[pos_b], self.eps, self.metric)
 
     # ------------------------------------------------------------------ result
     @property
@@ -410,11 +398,39 @@ class EpsilonGraph:
         return first, sub.indices.astype(np.int64), local_of_member
 
 
-def _row_sqnorms(X: np.ndarray) -> np.ndarray:
-    """Squared row norms in float64, computed block-wise (no full float64 copy)."""
-    out = np.empty(X.shape[0], dtype=np.float64)
-    for s in range(0, X.shape[0], 8192):
-        block = np.asarray(X[s : s + 8192], dtype=np.float64)
+def reject_zero_rows(sqnorm: np.ndarray) -> None:
+    """Raise the cosine metric's error when some squared row norms are zero."""
+    zero = int(np.sum(sqnorm == 0))
+    if zero:
+        raise ValueError(
+            f"cosine distance is undefined for all-zero rows; X has {zero} such rows: "
+            "drop them or use metric='euclidean'"
+        )
+
+
+def exact_within(X: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray, eps: float, metric: str) -> np.ndarray:
+    """The float64 decision ``distance(X[rows_a[i]], X[rows_b[i]]) <= eps``: the rule every search follows.
+
+    Euclidean: the norm of the float64 difference vector; cosine: ``1 - cos`` from
+    float64 dot products and norms.
+    """
+    xa = np.asarray(X[rows_a], dtype=np.float64)
+    xb = np.asarray(X[rows_b], dtype=np.float64)
+    if metric == "cosine":
+        na = np.sqrt(np.einsum("ij,ij->i", xa, xa))
+        nb = np.sqrt(np.einsum("ij,ij->i", xb, xb))
+        cosine = np.einsum("ij,ij->i", xa, xb) / (na * nb)
+        return (1.0 - cosine) <= eps
+    diff = xa - xb
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff)) <= eps
+
+
+def row_sqnorms(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Squared norms of ``X[rows]`` (all rows by default) in float64, block-wise (no full float64 copy)."""
+    n = X.shape[0] if rows is None else rows.size
+    out = np.empty(n, dtype=np.float64)
+    for s in range(0, n, 8192):
+        block = np.asarray(X[s : s + 8192] if rows is None else X[rows[s : s + 8192]], dtype=np.float64)
         out[s : s + 8192] = np.einsum("ij,ij->i", block, block)
     return out
 

@@ -1,0 +1,129 @@
+"""The pruned exact DBSCAN (topoact.mapper.pruned): the labels of scikit-learn and of the shared epsilon-graph."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import DBSCAN as SklearnDBSCAN
+from scipy.spatial.distance import pdist
+from sklearn.neighbors import NearestNeighbors
+
+from topoact.mapper import Mapper
+from topoact.mapper.cluster import dbscan_graph_labels
+from topoact.mapper.neighbors import EpsilonGraph
+from topoact.mapper.pruned import pruned_dbscan
+from topoact.synthetic import relu_gaussian_mixture
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def clouds(draw):
+    """Clusters of varied spread, sometimes ReLU-clipped, sometimes with many duplicates."""
+    n = draw(st.integers(2, 400))
+    dim = draw(st.integers(1, 24))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    k = draw(st.integers(1, 6))
+    centres = rng.normal(scale=draw(st.floats(0.5, 6.0)), size=(k, dim))
+    X = centres[rng.integers(0, k, n)] + rng.normal(size=(n, dim)) * draw(st.floats(0.01, 1.5))
+    if draw(st.booleans()):
+        X = np.maximum(X, 0.0)
+    if draw(st.booleans()):
+        X[: n // 3] = X[0]  # a leaf entirely within eps of itself and of its neighbours
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return X.astype(dtype), rng
+
+
+def kth_distance(X, metric, quantile):
+    """An eps near the given quantile of the 5-NN distance, halfway between two distinct pair
+    distances: float rounding cannot then put a pair on different sides for two libraries."""
+    k = min(len(X), 6)
+    target = float(np.quantile(NearestNeighbors(n_neighbors=k, metric=metric).fit(X).kneighbors(X)[0][:, -1], quantile))
+    distances = np.unique(pdist(X.astype(np.float64), metric=metric))
+    distances = distances[distances > 1e-9]
+    if distances.size == 0:
+        return 1.0
+    wide = np.flatnonzero(np.diff(distances) > 1e-5 * distances[1:])
+    below = wide[distances[wide] <= target]
+    i = below[-1] if below.size else (wide[0] if wide.size else distances.size - 1)
+    upper = distances[i + 1] if i + 1 < distances.size else 2 * distances[i]
+    return float((distances[i] + upper) / 2)
+
+
+@SETTINGS
+@given(clouds(), st.sampled_from(["euclidean", "cosine"]), st.floats(0.05, 1.0), st.integers(1, 14),
+       st.integers(1, 80), st.integers(0, 3))
+def test_labels_and_core_points_equal_scikit_learn(cloud, metric, quantile, min_samples, leaf_size, seed):
+    X, _ = cloud
+    if metric == "cosine":
+        X = X + np.float32(0.5)  # no all-zero rows
+    eps = kth_distance(X, metric, quantile)
+    # scikit-learn on the float64 values: its float32 cosine is off by ~1e-7, ours is float64.
+    theirs = SklearnDBSCAN(eps=eps, min_samples=min_samples, metric=metric, algorithm="brute").fit(X.astype(np.float64))
+    stats = {}
+    labels, is_core = pruned_dbscan(X, None, eps, min_samples, metric=metric, border="first",
+                                    leaf_size=leaf_size, random_state=seed, stats=stats)
+    assert np.array_equal(labels, theirs.labels_)
+    assert np.array_equal(np.flatnonzero(is_core), theirs.core_sample_indices_)
+    assert stats["pairs_computed"] <= 2 * len(X) * len(X)  # core test + clusters, each at most all pairs
+
+
+@SETTINGS
+@given(clouds(), st.floats(0.05, 1.0), st.integers(1, 12), st.integers(1, 60), st.sampled_from(["first", "nearest"]))
+def test_subsets_weights_and_borders_equal_the_shared_epsilon_graph(cloud, quantile, min_samples, leaf_size, border):
+    X, rng = cloud
+    n = len(X)
+    rows = np.flatnonzero(rng.random(n) < 0.7)
+    eps = kth_distance(X, "euclidean", quantile)
+    weights = rng.integers(1, 4, size=rows.size).astype(np.float64)
+    graph = EpsilonGraph.build(X[rows], np.zeros((rows.size, 1)), eps, chunk_size=16, n_pivots=4)
+    graph.extend(np.ones((rows.size, 1), dtype=bool))
+    edges, local = graph.element_graph(np.arange(rows.size))
+    local_rows = np.empty(rows.size, dtype=np.int64)
+    local_rows[local] = rows
+    for w in (None, weights):
+        expected = dbscan_graph_labels(edges, min_samples, border=border, points=X, point_rows=local_rows,
+                                       weights=None if w is None else w[np.argsort(local)])[local]
+        labels, _ = pruned_dbscan(X, rows, eps, min_samples, border=border, weights=w, leaf_size=leaf_size)
+        assert np.array_equal(labels, expected)
+
+
+def test_a_dense_blob_is_core_without_listing_its_pairs():
+    # 3,000 points in a ball far smaller than eps: every point is core after its own
+    # leaf, and one leaf pair per leaf joins the cluster; the epsilon-graph would list
+    # all 4.5 M pairs.
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=0.01, size=(3000, 32)).astype(np.float32)
+    stats = {}
+    labels, is_core = pruned_dbscan(X, None, 1.0, 10, leaf_size=64, stats=stats)
+    assert is_core.all() and np.all(labels == 0)
+    assert stats["pairs_computed"] == 0  # every leaf pair lies entirely within eps
+
+
+def test_the_same_labels_for_any_number_of_threads_and_any_seed():
+    X, _ = relu_gaussian_mixture(3000, dim=24, n_clusters=6, seed=2)
+    eps = kth_distance(X, "euclidean", 0.8)
+    reference, core = pruned_dbscan(X, None, eps, 6, n_jobs=1, random_state=0)
+    for n_jobs, seed in ((2, 0), (2, 5), (1, 9)):
+        labels, is_core = pruned_dbscan(X, None, eps, 6, n_jobs=n_jobs, random_state=seed, leaf_size=48)
+        assert np.array_equal(labels, reference) and np.array_equal(is_core, core)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_the_mapper_graph_is_the_same_with_and_without_the_shared_graph(metric):
+    X, _ = relu_gaussian_mixture(2500, dim=20, n_clusters=5, seed=1)
+    X = X + 0.1
+    params = dict(n_intervals=12, overlap=0.4, eps="auto", min_samples=5, metric=metric)
+    pruned = Mapper(**params).fit(X)
+    shared = Mapper(**params, warm_start=True).fit(X)
+    assert pruned.neighbors_ is None and shared.neighbors_ is not None
+    assert [m.tolist() for m in pruned.graph_.node_members] == [m.tolist() for m in shared.graph_.node_members]
+    assert np.array_equal(pruned.graph_.edges, shared.graph_.edges)
+
+
+def test_cosine_with_an_all_zero_row_is_a_clear_error():
+    X = np.ones((10, 3))
+    X[4] = 0.0
+    with pytest.raises(ValueError, match="cosine distance is undefined for all-zero rows; X has 1 such rows"):
+        pruned_dbscan(X, None, 0.5, 3, metric="cosine")

@@ -1,0 +1,511 @@
+"""Exact DBSCAN that does not list dense neighbourhoods: early-stopped core tests and union-find.
+
+Real activations are dense in places: at the usual eps a point can have thousands of
+points within ``eps``, and an epsilon-graph (scikit-learn's ``radius_neighbors``, or
+:class:`~topoact.mapper.neighbors.EpsilonGraph`) lists every one of those pairs
+although DBSCAN needs far less:
+
+* **core test**: a point is core once ``min_samples`` points are found within
+  ``eps``; the search stops there;
+* **clusters**: the connected components of the core points; a pair of leaves whose
+  core points are already in one component need not be compared at all;
+* **border points**: only the (few) non-core points need their whole neighbourhood.
+
+The points are cut into compact *leaves* (halved along the direction between two
+far points until at most ``leaf_size`` remain). Each leaf has a float64 centre and
+radius; the triangle inequality through them proves pairs of leaves entirely
+beyond ``eps`` (never compared) or entirely within it (counted without computing a
+distance). The remaining distances are float32 tiles (``|x|^2 + |y|^2 - 2 x.y``)
+with the rigorous rounding bound of :mod:`topoact.mapper.neighbors`: a pair inside
+that bound of ``eps`` is decided again in float64, so every decision is the float64
+one of :func:`~topoact.mapper.neighbors.exact_within`, and the labels equal those
+of the epsilon-graph path and of scikit-learn (``border="first"``) whatever the
+leaves, the order of the work or the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from topoact.mapper.neighbors import exact_within, reject_zero_rows, row_sqnorms
+
+__all__ = ["pruned_dbscan", "assign_border_points"]
+
+_U32 = float(np.finfo(np.float32).eps) / 2
+
+
+def pruned_dbscan(
+    X: np.ndarray,
+    rows: np.ndarray | None,
+    eps: float,
+    min_samples: int,
+    *,
+    metric: str = "euclidean",
+    border: str = "nearest",
+    weights: np.ndarray | None = None,
+    leaf_size: int = 128,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    stats: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN labels of ``X[rows]``, exact, without listing dense neighbourhoods.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite float32/float64 data; ``X[rows]`` is copied once as float32.
+    rows : ndarray of int or None
+        The points, in increasing order (a cover element's members); None for all of ``X``.
+    eps : float
+        Neighbourhood radius (``distance <= eps``).
+    min_samples : int
+        Points within eps, the point itself included, that make a point core.
+    metric : {"euclidean", "cosine"}
+    border : {"nearest", "first"}
+        How a border point next to several clusters is assigned (see
+        :mod:`topoact.mapper.cluster`).
+    weights : ndarray of shape (n_rows,), optional
+        How much each point counts in the core test (scikit-learn's ``sample_weight``).
+    leaf_size : int
+        Largest number of points in a leaf; grown for large inputs so that there are at
+        most 4,096 leaves. Changes the speed only.
+    random_state : int
+        Seed of the leaves' splitting directions; changes the speed only.
+    n_jobs : int
+        Threads for the core test (BLAS held to one thread each); never changes the result.
+    stats : dict, optional
+        Filled with ``pairs_computed`` (distances evaluated), ``pairs_rechecked``
+        (decided again in float64) and ``leaf_pairs_skipped``.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (n_rows,)
+        Cluster of each point, ``-1`` for noise; clusters numbered by their smallest
+        core row, as scikit-learn numbers them.
+    is_core : ndarray of bool, shape (n_rows,)
+    """
+    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    n = rows.size
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+    search = _PrunedSearch(X, rows, float(eps), metric, weights, leaf_size, random_state)
+    is_core, point, neighbour = search.core_points(min_samples, n_jobs)
+    component = search.core_components(is_core)
+    labels = np.full(n, -1, dtype=np.int64)
+    if is_core.any():
+        # Clusters by their smallest core row (leaf positions -> local numbers, which follow rows).
+        core_pos = np.flatnonzero(is_core)
+        local = search.order[core_pos]
+        roots = component[core_pos]
+        unique_roots, inverse = np.unique(roots, return_inverse=True)
+        smallest = np.full(unique_roots.size, n, dtype=np.int64)
+        np.minimum.at(smallest, inverse, local)
+        rank = np.empty(unique_roots.size, dtype=np.int64)
+        rank[np.argsort(smallest)] = np.arange(unique_roots.size)
+        labels[local] = rank[inverse]
+    core_local = np.zeros(n, dtype=bool)
+    core_local[search.order[is_core]] = True
+    if point.size:
+        point_local, neighbour_local = search.order[point], search.order[neighbour]
+        towards_core = core_local[neighbour_local] & ~core_local[point_local]
+        labels = assign_border_points(
+            labels, point_local[towards_core], neighbour_local[towards_core], border=border,
+            points=X, point_rows=rows, metric=metric,
+        )
+    if stats is not None:
+        stats.update(search.stats)
+    return labels, core_local
+
+
+def assign_border_points(
+    labels: np.ndarray,
+    point: np.ndarray,
+    neighbour: np.ndarray,
+    *,
+    border: str = "nearest",
+    points: np.ndarray | None = None,
+    point_rows: np.ndarray | None = None,
+    metric: str = "euclidean",
+) -> np.ndarray:
+    """Give border points a cluster from the pairs (non-core ``point``, core ``neighbour``) within eps.
+
+    ``labels`` holds the core points' clusters (``-1`` elsewhere) and is updated in
+    place. ``border="first"``: the smallest cluster number among a point's core
+    neighbours (the one scikit-learn reaches first); ``"nearest"``: the cluster of the
+    nearest core neighbour in ``points[point_rows]``, exact ties to the smaller number.
+    """
+    if point.size == 0:
+        return labels
+    rows = np.arange(labels.size) if point_rows is None else np.asarray(point_rows)
+    n = labels.size
+    neighbour_label = labels[neighbour]
+    # First rule: the smallest cluster number among the core neighbours.
+    first_label = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_label, point, neighbour_label)
+    border_points = np.unique(point)
+    labels[border_points] = first_label[border_points]
+    if border == "first":
+        return labels
+    last_label = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_label, point, neighbour_label)
+    ambiguous = border_points[last_label[border_points] != first_label[border_points]]
+    if ambiguous.size == 0:
+        return labels
+    if points is None:
+        raise ValueError("border='nearest' needs the points to resolve ambiguous border points")
+    pick = np.isin(point, ambiguous)
+    point, neighbour, neighbour_label = point[pick], neighbour[pick], neighbour_label[pick]
+    a = np.asarray(points[rows[point]], dtype=np.float64)
+    b = np.asarray(points[rows[neighbour]], dtype=np.float64)
+    if metric == "cosine":
+        distance = 1.0 - np.einsum("ij,ij->i", a, b) / (
+            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        )
+    else:
+        diff = a - b
+        distance = np.einsum("ij,ij->i", diff, diff)
+    # Nearest core neighbour per point; exact ties go to the smaller cluster number.
+    order = np.lexsort((neighbour_label, distance, point))
+    point, neighbour_label = point[order], neighbour_label[order]
+    starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    labels[point[starts]] = neighbour_label[starts]
+    return labels
+
+
+class _PrunedSearch:
+    """Leaves, their bounds and the float32 tiles with exact re-check, for one set of points."""
+
+    def __init__(self, X, rows, eps, metric, weights, leaf_size, random_state):
+        self.X, self.rows, self.eps, self.metric = X, rows, eps, metric
+        n = rows.size
+        data = np.asarray(X[rows], dtype=np.float32)
+        sqnorm = row_sqnorms(X, rows)
+        if metric == "cosine":
+            reject_zero_rows(sqnorm)
+            data *= (1.0 / np.sqrt(sqnorm)).astype(np.float32)[:, None]
+            sqnorm = np.ones(n)
+            self.threshold = float(np.sqrt(2.0 * eps))  # unit vectors: |u - v|^2 = 2 (1 - cos)
+        else:
+            self.threshold = eps
+        leaf_size = max(int(leaf_size), -(-n // 4096))
+        self.order, self.start = _leaves(data, leaf_size, np.random.default_rng(random_state))
+        self.data = data[self.order]
+        del data
+        self.sqnorm = sqnorm[self.order]
+        self.sq32 = self.sqnorm.astype(np.float32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
+        self.n_leaves = self.start.size - 1
+        self.dim = X.shape[1]
+        self.eps2 = self.threshold * self.threshold
+        self._bounds()
+        self.stats = {"pairs_computed": 0, "pairs_rechecked": 0, "leaf_pairs_skipped": 0}
+
+    # ------------------------------------------------------------------ leaves
+    def _bounds(self) -> None:
+        """Centres, radii, and per leaf its candidate leaves (by centre distance) and which are entirely within."""
+        start, data = self.start, self.data
+        n_leaves = self.n_leaves
+        centres = np.empty((n_leaves, self.dim))
+        radius = np.empty(n_leaves)
+        for leaf in range(n_leaves):
+            block = data[start[leaf] : start[leaf + 1]].astype(np.float64)
+            centres[leaf] = block.mean(axis=0)
+            diff = block - centres[leaf]
+            radius[leaf] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
+        largest_norm = float(np.sqrt(self.sqnorm.max()))
+        # The float32 rows differ from the exact (float64) ones by at most a few units of
+        # float32 round-off times their norm; float64 sums are far below that. Pairs are
+        # pruned or counted whole only outside this slack, so the decision stays the
+        # float64 one.
+        radius += 8 * _U32 * largest_norm
+        slack = 8 * _U32 * largest_norm + 1e-9 * self.threshold + 1e-300
+        centre_sq = np.einsum("ij,ij->i", centres, centres)
+        self.candidates: list[np.ndarray] = []
+        self.full: list[np.ndarray] = []
+        self.centre_distance: list[np.ndarray] = []
+        for first in range(0, n_leaves, 256):
+            block = slice(first, min(n_leaves, first + 256))
+            d2 = centre_sq[block, None] + centre_sq[None, :] - 2.0 * (centres[block] @ centres.T)
+            distance = np.sqrt(np.maximum(d2, 0.0))
+            # |c_a - c_b| from the expansion may be off by ~1e-16 |c|^2 / |c_a - c_b|; the
+            # slack above is far larger for any pair near the threshold.
+            reach = radius[block, None] + radius[None, :]
+            near = distance - reach <= self.threshold + slack
+            within = distance + reach <= self.threshold - slack
+            for k, leaf in enumerate(range(block.start, block.stop)):
+                cols = np.flatnonzero(near[k])
+                order = np.lexsort((cols, distance[k, cols]))
+                cols = cols[order]
+                # The leaf itself first.
+                cols = np.concatenate([[leaf], cols[cols != leaf]])
+                self.candidates.append(cols)
+                self.full.append(within[k, cols])
+                self.centre_distance.append(distance[k, cols])
+
+    def _leaf_slice(self, leaf: int) -> slice:
+        return slice(int(self.start[leaf]), int(self.start[leaf + 1]))
+
+    def _positions(self, leaves: np.ndarray) -> np.ndarray:
+        start = self.start
+        lengths = start[leaves + 1] - start[leaves]
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return np.repeat(start[leaves] - offsets, lengths) + np.arange(int(lengths.sum()))
+
+    def _within(self, row_pos: np.ndarray, col_leaves: np.ndarray, col_pos: np.ndarray | None = None) -> np.ndarray:
+        """Boolean matrix ``distance <= eps`` (the float64 decision): points ``row_pos`` x the
+        points of ``col_leaves`` in leaf order (or, with ``col_pos``, those positions)."""
+        rows_x = self.data[row_pos]
+        start = self.start
+        if col_pos is not None:
+            d2 = rows_x @ self.data[col_pos].T
+        else:
+            # Leaf by leaf into one tile: the leaves are contiguous, no gather of their rows.
+            lengths = start[col_leaves + 1] - start[col_leaves]
+            d2 = np.empty((row_pos.size, int(lengths.sum())), dtype=np.float32)
+            offset = 0
+            for leaf, length in zip(col_leaves.tolist(), lengths.tolist()):
+                np.matmul(rows_x, self.data[start[leaf] : start[leaf] + length].T, out=d2[:, offset : offset + length])
+                offset += length
+            col_pos = self._positions(col_leaves)
+        d2 *= -2.0
+        d2 += self.sq32[row_pos][:, None]
+        d2 += self.sq32[col_pos][None, :]
+        # Rigorous bound on |float32 value - exact value| (see neighbors._search_row).
+        margin = (1.1 * (2 * self.dim + 16) * _U32 * (float(self.sqnorm[row_pos].max()) + float(self.sqnorm[col_pos].max()))
+                  + 4 * _U32 * self.eps2)
+        within = d2 <= np.float32(self.eps2 - margin)
+        unsure = d2 <= np.float32(self.eps2 + margin)
+        unsure ^= within
+        ri, ci = np.nonzero(unsure)
+        if ri.size:
+            order = self.order
+            within[ri, ci] = exact_within(
+                self.X, self.rows[order[row_pos[ri]]], self.rows[order[col_pos[ci]]], self.eps, self.metric,
+            )
+        return within, d2.size, ri.size
+
+    # ------------------------------------------------------------------ core test
+    def core_points(self, min_samples, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which points are core, and every pair within eps of each non-core point.
+
+        For each leaf, its points are compared with candidate leaves nearest first
+        (batches doubling in size); a point leaves the search once ``min_samples``
+        points (weights) are found. Points never reaching it have seen every
+        candidate, so their count, and their list of neighbours, is complete. Leaves
+        are independent: ``n_jobs`` threads share them, merged in leaf order.
+
+        Returns
+        -------
+        is_core : ndarray of bool (leaf positions)
+        point, neighbour : ndarray of int64
+            Every pair within eps of a non-core ``point`` (leaf positions).
+        """
+        results = _map(lambda leaf: self._core_leaf(leaf, min_samples), range(self.n_leaves), n_jobs)
+        is_core = np.concatenate([r[0] for r in results])
+        points = [r[1] for r in results if r[1].size]
+        neighbours = [r[2] for r in results if r[2].size]
+        for _, _, _, computed, rechecked in results:
+            self.stats["pairs_computed"] += computed
+            self.stats["pairs_rechecked"] += rechecked
+        point = np.concatenate(points) if points else np.empty(0, dtype=np.int64)
+        neighbour = np.concatenate(neighbours) if neighbours else np.empty(0, dtype=np.int64)
+        return is_core, point, neighbour
+
+    def _core_leaf(self, leaf: int, min_samples):
+        """Core flags of one leaf's points, the pairs of its non-core points, and the work done."""
+        weights = self.weights
+        own = self._leaf_slice(leaf)
+        count = np.ones(own.stop - own.start) if weights is None else weights[own].copy()  # the point itself
+        pending = np.flatnonzero(count < min_samples)  # offsets in the leaf
+        candidates, full = self.candidates[leaf], self.full[leaf]
+        found_rows: list[np.ndarray] = []  # pairs of the still-pending points, per batch
+        found_cols: list[np.ndarray] = []
+        computed = rechecked = 0
+        k, batch = 0, 1
+        while pending.size and k < candidates.size:
+            leaves = candidates[k : k + batch]
+            whole = full[k : k + batch]
+            k += batch
+            batch *= 2
+            if whole.all():
+                cols = self._positions(leaves)
+                within = np.ones((pending.size, cols.size), dtype=bool)
+            else:
+                within, n_computed, n_rechecked = self._within(pending + own.start, leaves)
+                computed += n_computed
+                rechecked += n_rechecked
+                cols = self._positions(leaves)
+                if whole.any():
+                    within[:, np.repeat(whole, self.start[leaves + 1] - self.start[leaves])] = True
+            if leaves[0] == leaf:  # the own leaf comes first: not the point itself
+                within[np.arange(pending.size), pending] = False
+            count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
+            still = count[pending] < min_samples
+            if not still.all():
+                # Points that became core drop the pairs kept for them so far.
+                keep = [np.isin(r, pending[still]) for r in found_rows]
+                found_rows = [r[m] for r, m in zip(found_rows, keep)]
+                found_cols = [c[m] for c, m in zip(found_cols, keep)]
+            ri, ci = np.nonzero(within[still])
+            pending = pending[still]
+            found_rows.append(pending[ri])
+            found_cols.append(cols[ci])
+        is_core = count >= min_samples
+        if pending.size:
+            point = np.concatenate(found_rows).astype(np.int64) + own.start
+            neighbour = np.concatenate(found_cols).astype(np.int64)
+        else:
+            point = neighbour = np.empty(0, dtype=np.int64)
+        return is_core, point, neighbour, computed, rechecked
+
+    # ------------------------------------------------------------------ clusters
+    def core_components(self, is_core: np.ndarray) -> np.ndarray:
+        """Union-find root of each core point (leaf positions; other entries meaningless).
+
+        Leaf pairs are visited nearest first; a pair is skipped when either side has no
+        core point or when all its core points already share one root.
+        """
+        n = is_core.size
+        parent = np.arange(n, dtype=np.int64)
+
+        def find(x: np.ndarray) -> np.ndarray:
+            root = parent[x]
+            while True:
+                up = parent[root]
+                if np.array_equal(up, root):
+                    break
+                root = up
+            parent[x] = root  # path compression for the queried points
+            return root
+
+        def union(roots_a: np.ndarray, roots_b: np.ndarray) -> None:
+            ids, inverse = np.unique(np.concatenate([roots_a, roots_b]), return_inverse=True)
+            if ids.size < 2:
+                return
+            half = roots_a.size
+            graph = coo_matrix((np.ones(half, dtype=np.int8), (inverse[:half], inverse[half:])), shape=(ids.size,) * 2)
+            _, group = connected_components(graph, directed=False)
+            representative = np.full(group.max() + 1, n, dtype=np.int64)
+            np.minimum.at(representative, group, ids)
+            parent[ids] = representative[group]
+
+        core_of = [np.flatnonzero(is_core[self._leaf_slice(leaf)]) + self.start[leaf] for leaf in range(self.n_leaves)]
+        has_core = np.array([c.size > 0 for c in core_of])
+        whole_leaf = np.array([c.size == self.start[leaf + 1] - self.start[leaf] for leaf, c in enumerate(core_of)])
+        # Root shared by all core points of a leaf, or -1 while they have several.
+        leaf_root = np.array([c[0] if c.size == 1 else -1 for c in core_of], dtype=np.int64)
+
+        def refresh(leaf: int) -> None:
+            roots = find(core_of[leaf])
+            leaf_root[leaf] = roots[0] if np.all(roots == roots[0]) else -1
+
+        # Every candidate pair (a <= b), nearest first; the leaves themselves first of all.
+        first = np.concatenate([np.full(c.size, leaf) for leaf, c in enumerate(self.candidates)])
+        second = np.concatenate(self.candidates)
+        whole = np.concatenate(self.full)
+        distance = np.concatenate(self.centre_distance)
+        keep = (first <= second) & has_core[first] & has_core[second]
+        first, second, whole, distance = first[keep], second[keep], whole[keep], distance[keep]
+        order = np.lexsort((second, first, first != second, distance))
+        first, second, whole = first[order], second[order], whole[order]
+        skipped = int((~keep).sum())
+        position, batch = 0, 256
+        while position < first.size:
+            # Drop pairs already joined, all at once.
+            rest = slice(position, first.size)
+            ra, rb = leaf_root[first[rest]], leaf_root[second[rest]]
+            known = (ra >= 0) & (rb >= 0)
+            joined = np.zeros(first.size - position, dtype=bool)
+            if known.any():
+                joined[known] = find(ra[known]) == find(rb[known])
+            skipped += int(joined.sum())
+            first, second, whole = (np.concatenate([first[:position], a[rest][~joined]]) for a in (first, second, whole))
+            stop = min(first.size, position + batch)
+            for a, b, entirely in zip(first[position:stop], second[position:stop], whole[position:stop]):
+                if leaf_root[a] >= 0 and leaf_root[b] >= 0 and find(leaf_root[[a]])[0] == find(leaf_root[[b]])[0]:
+                    skipped += 1
+                    continue
+                core_a, core_b = core_of[a], core_of[b]
+                if entirely:
+                    together = np.concatenate([core_a, core_b])
+                    roots = find(together)
+                    union(roots[:1].repeat(roots.size - 1), roots[1:])
+                else:
+                    if whole_leaf[b]:
+                        within, n_computed, n_rechecked = self._within(core_a, np.array([b]))
+                    else:
+                        within, n_computed, n_rechecked = self._within(core_a, None, core_b)
+                    self.stats["pairs_computed"] += n_computed
+                    self.stats["pairs_rechecked"] += n_rechecked
+                    if a == b:
+                        within = np.triu(within, k=1)
+                    if within.any():
+                        # Only which roots touch matters: reduce the tile to roots x roots.
+                        ids_a, rows_by_root = _group(find(core_a))
+                        ids_b, cols_by_root = _group(find(core_b))
+                        touching = np.logical_or.reduceat(within[rows_by_root[0]], rows_by_root[1], axis=0)
+                        touching = np.logical_or.reduceat(touching[:, cols_by_root[0]], cols_by_root[1], axis=1)
+                        ra, rb = np.nonzero(touching)
+                        union(ids_a[ra], ids_b[rb])
+                refresh(a)
+                if b != a:
+                    refresh(b)
+            position = stop
+            batch *= 2
+        self.stats["leaf_pairs_skipped"] = skipped
+        core = np.flatnonzero(is_core)
+        component = np.full(n, -1, dtype=np.int64)
+        component[core] = find(core)
+        return component
+
+
+def _group(values: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Distinct values, and (order, start offsets) that gather equal values together."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return ordered[starts], (order, starts)
+
+
+def _map(function, items, n_jobs: int) -> list:
+    """``[function(item) ...]`` in order, on ``n_jobs`` threads with BLAS held to one thread each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    items = list(items)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_jobs <= 1 or len(items) < 2:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return list(pool.map(function, items))
+
+
+def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the points into compact leaves: halve along the line through two far points.
+
+    Returns the permutation (leaf order -> row) and the leaves' start offsets.
+    """
+    pieces: list[np.ndarray] = []
+    stack = [np.arange(data.shape[0])]
+    while stack:
+        members = stack.pop()
+        if members.size <= leaf_size:
+            pieces.append(members)
+            continue
+        sample = data[members[rng.choice(members.size, min(members.size, 64), replace=False)]].astype(np.float64)
+        centre = sample.mean(axis=0)
+        a = sample[np.argmax(np.einsum("ij,ij->i", sample - centre, sample - centre))]
+        b = sample[np.argmax(np.einsum("ij,ij->i", sample - a, sample - a))]
+        direction = (b - a).astype(np.float32)
+        projection = data[members] @ direction
+        half = members.size // 2
+        split = np.argpartition(projection, half)
+        # Right piece pushed first: the left one is cut next (a fixed, seeded order).
+        stack.append(members[split[half:]])
+        stack.append(members[split[:half]])
+    order = np.concatenate(pieces).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum([p.size for p in pieces])]).astype(np.int64)
+    return order, start
