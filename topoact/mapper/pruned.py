@@ -45,7 +45,7 @@ def pruned_dbscan(
     metric: str = "euclidean",
     border: str = "nearest",
     weights: np.ndarray | None = None,
-    leaf_size: int = 128,
+    leaf_size: int = 256,
     random_state: int = 0,
     n_jobs: int = 1,
     stats: dict | None = None,
@@ -201,6 +201,7 @@ class _PrunedSearch:
         self.eps2 = self.threshold * self.threshold
         self._bounds()
         self.stats = {"pairs_computed": 0, "pairs_rechecked": 0, "leaf_pairs_skipped": 0}
+        self.hints: tuple[np.ndarray, np.ndarray] | None = None  # pairs within eps met by the core test
 
     # ------------------------------------------------------------------ leaves
     def _bounds(self) -> None:
@@ -257,16 +258,20 @@ class _PrunedSearch:
         """Boolean matrix ``distance <= eps`` (the float64 decision): points ``row_pos`` x the
         points of ``col_leaves`` in leaf order (or, with ``col_pos``, those positions)."""
         rows_x = self.data[row_pos]
-        start = self.start
         if col_pos is not None:
             d2 = rows_x @ self.data[col_pos].T
         else:
-            # Leaf by leaf into one tile: the leaves are contiguous, no gather of their rows.
-            lengths = start[col_leaves + 1] - start[col_leaves]
-            d2 = np.empty((row_pos.size, int(lengths.sum())), dtype=np.float32)
+            # Runs of consecutive leaves are contiguous in the data: one product per run
+            # into its columns of the tile, no gather of their rows.
+            start = self.start
+            breaks = np.flatnonzero(np.diff(col_leaves) != 1) + 1
+            runs = np.split(col_leaves, breaks)
+            lengths = [int(start[run[-1] + 1] - start[run[0]]) for run in runs]
+            d2 = np.empty((row_pos.size, sum(lengths)), dtype=np.float32)
             offset = 0
-            for leaf, length in zip(col_leaves.tolist(), lengths.tolist()):
-                np.matmul(rows_x, self.data[start[leaf] : start[leaf] + length].T, out=d2[:, offset : offset + length])
+            for run, length in zip(runs, lengths):
+                first = int(start[run[0]])
+                np.matmul(rows_x, self.data[first : first + length].T, out=d2[:, offset : offset + length])
                 offset += length
             col_pos = self._positions(col_leaves)
         d2 *= -2.0
@@ -304,17 +309,88 @@ class _PrunedSearch:
         """
         results = _map(lambda leaf: self._core_leaf(leaf, min_samples), range(self.n_leaves), n_jobs)
         is_core = np.concatenate([r[0] for r in results])
+        # Points still short of min_samples after their leaf's nearest candidates: mostly
+        # the non-core ones, which must see every candidate. They are searched again from
+        # the start in blocks of many rows (one large product per block of columns instead
+        # of a thin one per leaf).
+        deferred = np.concatenate([r[6] for r in results])
+        blocks = self._row_blocks(deferred)
+        results += _map(lambda rows: self._core_rows(rows, min_samples), blocks, n_jobs)
+        for rows, result in zip(blocks, results[self.n_leaves:]):
+            is_core[rows] = result[0]
         points = [r[1] for r in results if r[1].size]
         neighbours = [r[2] for r in results if r[2].size]
-        for _, _, _, computed, rechecked in results:
+        for _, _, _, computed, rechecked, _, _ in results:
             self.stats["pairs_computed"] += computed
             self.stats["pairs_rechecked"] += rechecked
+        hints = [r[5] for r in results if r[5] is not None]
+        self.hints = (np.concatenate([h[0] for h in hints]), np.concatenate([h[1] for h in hints])) if hints else None
         point = np.concatenate(points) if points else np.empty(0, dtype=np.int64)
         neighbour = np.concatenate(neighbours) if neighbours else np.empty(0, dtype=np.int64)
         return is_core, point, neighbour
 
-    def _core_leaf(self, leaf: int, min_samples):
-        """Core flags of one leaf's points, the pairs of its non-core points, and the work done."""
+    def _row_blocks(self, rows: np.ndarray, size: int = 512) -> list[np.ndarray]:
+        """Sorted positions cut into blocks of whole leaves, about ``size`` rows each."""
+        if rows.size == 0:
+            return []
+        leaf = np.searchsorted(self.start, rows, side="right") - 1
+        cuts = np.flatnonzero(np.diff(leaf)) + 1  # where a new leaf starts
+        blocks, first = [], 0
+        for cut in list(cuts) + [rows.size]:
+            if cut - first >= size or cut == rows.size:
+                blocks.append(rows[first:cut])
+                first = cut
+        return blocks
+
+    def _core_rows(self, rows: np.ndarray, min_samples):
+        """The full core test of ``rows`` (positions, whole leaves) against every candidate of their leaves."""
+        weights = self.weights
+        leaves = np.unique(np.searchsorted(self.start, rows, side="right") - 1)
+        columns = np.unique(np.concatenate([self.candidates[leaf] for leaf in leaves]))
+        count = np.ones(rows.size) if weights is None else weights[rows].copy()
+        pending = np.arange(rows.size)  # offsets in rows
+        found_rows: list[np.ndarray] = []
+        found_cols: list[np.ndarray] = []
+        hint_rows: list[np.ndarray] = []
+        hint_cols: list[np.ndarray] = []
+        computed = rechecked = 0
+        lengths = self.start[columns + 1] - self.start[columns]
+        chunk_of = np.cumsum(lengths) // 8192  # about 8,192 columns per product
+        for chunk in np.unique(chunk_of):
+            if pending.size == 0:
+                break
+            chunk_leaves = columns[chunk_of == chunk]
+            within, n_computed, n_rechecked = self._within(rows[pending], chunk_leaves)
+            computed += n_computed
+            rechecked += n_rechecked
+            cols = self._positions(chunk_leaves)
+            at = np.searchsorted(cols, rows[pending]).clip(max=cols.size - 1)
+            itself = cols[at] == rows[pending]
+            within[np.flatnonzero(itself), at[itself]] = False
+            count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
+            found = within.any(axis=1)
+            if found.any():
+                hint_rows += [rows[pending[found]]] * 2
+                hint_cols += [cols[np.argmax(within[found], axis=1)],
+                              cols[within.shape[1] - 1 - np.argmax(within[found][:, ::-1], axis=1)]]
+            still = count[pending] < min_samples
+            ri, ci = np.nonzero(within[still])
+            pending = pending[still]
+            found_rows.append(rows[pending[ri]])
+            found_cols.append(cols[ci])
+        is_core = count >= min_samples
+        point = np.concatenate(found_rows).astype(np.int64) if found_rows else np.empty(0, dtype=np.int64)
+        neighbour = np.concatenate(found_cols).astype(np.int64) if found_cols else np.empty(0, dtype=np.int64)
+        keep = ~is_core[np.searchsorted(rows, point)] if point.size else np.empty(0, dtype=bool)
+        hints = (np.concatenate(hint_rows), np.concatenate(hint_cols)) if hint_rows else None
+        return is_core, point[keep], neighbour[keep], computed, rechecked, hints, np.empty(0, dtype=np.int64)
+
+    def _core_leaf(self, leaf: int, min_samples, nearest: int = 15):
+        """Core flags of one leaf's points, the pairs of its non-core points, and the work done.
+
+        Only the ``nearest`` candidate leaves are searched here; points still short of
+        ``min_samples`` with candidates left are returned as deferred (their core flag
+        and pairs come from :meth:`_core_rows`)."""
         weights = self.weights
         own = self._leaf_slice(leaf)
         count = np.ones(own.stop - own.start) if weights is None else weights[own].copy()  # the point itself
@@ -322,9 +398,12 @@ class _PrunedSearch:
         candidates, full = self.candidates[leaf], self.full[leaf]
         found_rows: list[np.ndarray] = []  # pairs of the still-pending points, per batch
         found_cols: list[np.ndarray] = []
+        hint_rows: list[np.ndarray] = []  # a few pairs within eps per point, for the clusters
+        hint_cols: list[np.ndarray] = []
         computed = rechecked = 0
         k, batch = 0, 1
-        while pending.size and k < candidates.size:
+        limit = min(candidates.size, nearest)
+        while pending.size and k < limit:
             leaves = candidates[k : k + batch]
             whole = full[k : k + batch]
             k += batch
@@ -342,6 +421,13 @@ class _PrunedSearch:
             if leaves[0] == leaf:  # the own leaf comes first: not the point itself
                 within[np.arange(pending.size), pending] = False
             count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
+            # The first and last neighbour of each point in this tile: edges that let the
+            # cluster search skip most leaf pairs once the core points are known.
+            found = within.any(axis=1)
+            if found.any():
+                hint_rows += [pending[found]] * 2
+                hint_cols += [cols[np.argmax(within[found], axis=1)],
+                              cols[within.shape[1] - 1 - np.argmax(within[found][:, ::-1], axis=1)]]
             still = count[pending] < min_samples
             if not still.all():
                 # Points that became core drop the pairs kept for them so far.
@@ -353,12 +439,16 @@ class _PrunedSearch:
             found_rows.append(pending[ri])
             found_cols.append(cols[ci])
         is_core = count >= min_samples
+        deferred = np.empty(0, dtype=np.int64)
+        if pending.size and k < candidates.size:
+            deferred, pending = pending + own.start, pending[:0]
         if pending.size:
             point = np.concatenate(found_rows).astype(np.int64) + own.start
             neighbour = np.concatenate(found_cols).astype(np.int64)
         else:
             point = neighbour = np.empty(0, dtype=np.int64)
-        return is_core, point, neighbour, computed, rechecked
+        hints = (np.concatenate(hint_rows) + own.start, np.concatenate(hint_cols)) if hint_rows else None
+        return is_core, point, neighbour, computed, rechecked, hints, deferred
 
     # ------------------------------------------------------------------ clusters
     def core_components(self, is_core: np.ndarray) -> np.ndarray:
@@ -369,6 +459,15 @@ class _PrunedSearch:
         """
         n = is_core.size
         parent = np.arange(n, dtype=np.int64)
+        hints = self.hints
+        if hints is not None:
+            # Pairs the core test met on its way: join their core ends first, all at once.
+            joins = is_core[hints[0]] & is_core[hints[1]]
+            graph = coo_matrix((np.ones(int(joins.sum()), dtype=np.int8), (hints[0][joins], hints[1][joins])), shape=(n, n))
+            _, group = connected_components(graph, directed=False)
+            representative = np.full(group.max() + 1, n, dtype=np.int64)
+            np.minimum.at(representative, group, np.arange(n))
+            parent = representative[group]
 
         def find(x: np.ndarray) -> np.ndarray:
             root = parent[x]
@@ -396,6 +495,9 @@ class _PrunedSearch:
         whole_leaf = np.array([c.size == self.start[leaf + 1] - self.start[leaf] for leaf, c in enumerate(core_of)])
         # Root shared by all core points of a leaf, or -1 while they have several.
         leaf_root = np.array([c[0] if c.size == 1 else -1 for c in core_of], dtype=np.int64)
+        for leaf, core in enumerate(core_of):
+            if core.size > 1 and np.all(parent[core] == parent[core[0]]):
+                leaf_root[leaf] = parent[core[0]]
 
         def refresh(leaf: int) -> None:
             roots = find(core_of[leaf])
