@@ -20,6 +20,7 @@ from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, reject_zero_rows, resolve_n_jobs, row_sqnorms
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
+from topoact.mapper.pruned import search_pivots
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
 from topoact.mapper.tiles import NumpyTiles, make_tiles
 from topoact.progress import Progress, counting, scaled
@@ -133,6 +134,8 @@ def mapper_graph(
         eps_of = np.full(len(elements), eps) if element_eps is None else np.asarray(element_eps, dtype=np.float64)
         if clusterer.fast_metric == "cosine":
             reject_zero_rows(row_sqnorms(X))  # once for X, not per element
+        # One set of pivots for all elements: k-means once, on a sample of X.
+        pivots = search_pivots(X, metric=clusterer.fast_metric, random_state=clusterer.random_state)
         n_workers = resolve_n_jobs(n_jobs)
 
         def cluster_element(e: int) -> np.ndarray:
@@ -143,7 +146,7 @@ def mapper_graph(
             labels, _ = dbscan_rows(
                 X, members, float(eps_of[e]), clusterer.min_samples, metric=clusterer.fast_metric,
                 border=clusterer.border, random_state=clusterer.random_state, n_jobs=n_workers,
-                weights=None if sample_weight is None else sample_weight[members], stats=work,
+                weights=None if sample_weight is None else sample_weight[members], pivots=pivots, stats=work,
             )
             if stats is not None:
                 for key, value in work.items():

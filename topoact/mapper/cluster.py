@@ -176,6 +176,7 @@ def dbscan_rows(
     weights: np.ndarray | None = None,
     n_jobs: int | None = None,
     random_state: int = 0,
+    pivots: np.ndarray | None = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DBSCAN of the points ``X[rows]`` on their own: exact, without listing dense neighbourhoods.
@@ -201,6 +202,8 @@ def dbscan_rows(
         Threads for the search (scikit-learn convention); never changes the result.
     random_state : int
         Seed of the search's leaves (never changes the result).
+    pivots : ndarray, optional
+        Pivots shared by several calls (:func:`~topoact.mapper.pruned.search_pivots`).
     stats : dict, optional
         Filled with the search's ``pairs_computed``, ``pairs_rechecked`` and ``leaf_pairs_skipped``.
 
@@ -212,7 +215,7 @@ def dbscan_rows(
     """
     return pruned_dbscan(
         X, rows, eps, min_samples, metric=metric, border=border, weights=weights,
-        random_state=random_state, n_jobs=resolve_n_jobs(n_jobs), stats=stats,
+        random_state=random_state, n_jobs=resolve_n_jobs(n_jobs), pivots=pivots, stats=stats,
     )
 
 

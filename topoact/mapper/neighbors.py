@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from topoact.mapper.tiles import TileBackend, make_tiles
 
-__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms"]
+__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "kmeans_pivots", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms"]
 
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -435,6 +435,23 @@ def row_sqnorms(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def kmeans_pivots(sample: np.ndarray, n_pivots: int, random_state: int) -> np.ndarray:
+    """k-means centres (float64) of ``sample``: pivots whose groups follow the data's clusters.
+
+    Ten Lloyd iterations from random points, one run: pivots steer pruning, never a result.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates give fewer distinct centres: harmless
+        return (
+            KMeans(n_clusters=n_pivots, init="random", n_init=1, max_iter=10, random_state=random_state)
+            .fit(np.asarray(sample, dtype=np.float64))
+            .cluster_centers_
+        )
+
+
 def _make_layout(
     X: np.ndarray,
     inv_norm: np.ndarray | None,
@@ -460,18 +477,8 @@ def _make_layout(
     # Pivots: k-means centres of a seeded sample, so that groups follow the data's
     # clusters (random points prune about half as well). They steer the work only,
     # never the result.
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-
     sample = np.sort(np.random.default_rng(random_state).choice(n, min(n, 32 * n_pivots), replace=False))
-    with warnings.catch_warnings():
-        # Duplicated points give fewer distinct centres; harmless for pivots.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pivots = (
-            KMeans(n_clusters=n_pivots, init="random", n_init=1, max_iter=10, random_state=random_state)
-            .fit(rows(0, index=sample))
-            .cluster_centers_
-        )
+    pivots = kmeans_pivots(rows(0, index=sample), n_pivots, random_state)
     # Distances to the pivots in float32 BLAS (half the time of float64, no float64
     # copy of X), each with a rigorous error bound that widens the chunk's range, so
     # the pruning stays exact: pivots only steer the work.

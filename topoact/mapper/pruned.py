@@ -26,14 +26,16 @@ leaves, the order of the work or the seed.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from topoact.mapper.neighbors import exact_within, reject_zero_rows, row_sqnorms
+from topoact.mapper.neighbors import exact_within, kmeans_pivots, reject_zero_rows, row_sqnorms
 
-__all__ = ["pruned_dbscan", "assign_border_points"]
+__all__ = ["pruned_dbscan", "assign_border_points", "search_pivots"]
 
 _U32 = float(np.finfo(np.float32).eps) / 2
+_U64 = float(np.finfo(np.float64).eps) / 2
 
 
 def pruned_dbscan(
@@ -48,6 +50,7 @@ def pruned_dbscan(
     leaf_size: int = 256,
     random_state: int = 0,
     n_jobs: int = 1,
+    pivots: np.ndarray | None = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DBSCAN labels of ``X[rows]``, exact, without listing dense neighbourhoods.
@@ -75,6 +78,11 @@ def pruned_dbscan(
         Seed of the leaves' splitting directions; changes the speed only.
     n_jobs : int
         Threads for the core test (BLAS held to one thread each); never changes the result.
+    pivots : ndarray of shape (n_pivots, n_features), optional
+        Points that group the data (:func:`search_pivots`; unit vectors for cosine), shared
+        by the cover elements of one Mapper; by default k-means centres of a sample of
+        ``X[rows]``. Leaves never mix two pivots' groups, and their distance ranges to the
+        pivots prune leaf pairs. Changes the speed only.
     stats : dict, optional
         Filled with ``pairs_computed`` (distances evaluated), ``pairs_rechecked``
         (decided again in float64) and ``leaf_pairs_skipped``.
@@ -90,7 +98,9 @@ def pruned_dbscan(
     n = rows.size
     if n == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-    search = _PrunedSearch(X, rows, float(eps), metric, weights, leaf_size, random_state)
+    if pivots is None:
+        pivots = search_pivots(X, rows, metric=metric, random_state=random_state)
+    search = _PrunedSearch(X, rows, float(eps), metric, weights, leaf_size, random_state, pivots)
     is_core, point, neighbour = search.core_points(min_samples, n_jobs)
     component = search.core_components(is_core)
     labels = np.full(n, -1, dtype=np.int64)
@@ -177,7 +187,7 @@ def assign_border_points(
 class _PrunedSearch:
     """Leaves, their bounds and the float32 tiles with exact re-check, for one set of points."""
 
-    def __init__(self, X, rows, eps, metric, weights, leaf_size, random_state):
+    def __init__(self, X, rows, eps, metric, weights, leaf_size, random_state, pivots):
         self.X, self.rows, self.eps, self.metric = X, rows, eps, metric
         n = rows.size
         data = np.asarray(X[rows], dtype=np.float32)
@@ -190,7 +200,16 @@ class _PrunedSearch:
         else:
             self.threshold = eps
         leaf_size = max(int(leaf_size), -(-n // 4096))
-        self.order, self.start = _leaves(data, leaf_size, np.random.default_rng(random_state))
+        self.rng = np.random.default_rng(random_state)
+        self.pivots = np.asarray(pivots, dtype=np.float64).reshape(-1, X.shape[1])
+        # Leaves inside each pivot's group: a leaf never spans two of the data's clusters.
+        group = _nearest(data, self.pivots)
+        by_group = np.argsort(group, kind="stable")
+        cuts = np.flatnonzero(np.diff(group[by_group])) + 1
+        pieces = [_leaves(data, leaf_size, self.rng, members) for members in np.split(by_group, cuts)]
+        self.order = np.concatenate([order for order, _ in pieces])
+        sizes = np.concatenate([np.diff(start) for _, start in pieces])
+        self.start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.data = data[self.order]
         del data
         self.sqnorm = sqnorm[self.order]
@@ -210,11 +229,19 @@ class _PrunedSearch:
         n_leaves = self.n_leaves
         centres = np.empty((n_leaves, self.dim))
         radius = np.empty(n_leaves)
-        for leaf in range(n_leaves):
-            block = data[start[leaf] : start[leaf + 1]].astype(np.float64)
-            centres[leaf] = block.mean(axis=0)
-            diff = block - centres[leaf]
-            radius[leaf] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
+        first = 0
+        while first < n_leaves:  # a few thousand rows at a time, whole leaves
+            last = int(np.searchsorted(start, start[first] + 8192, side="right")) - 1
+            last = min(max(last, first + 1), n_leaves)
+            block = data[start[first] : start[last]].astype(np.float64)
+            offsets = start[first:last] - start[first]
+            sizes = np.diff(start[first : last + 1])
+            mean = sparse.csr_matrix((np.repeat(1.0 / sizes, sizes), np.arange(block.shape[0]),
+                                      np.concatenate([[0], np.cumsum(sizes)])), shape=(sizes.size, block.shape[0]))
+            centres[first:last] = mean @ block  # a sparse product: far faster than reduceat along rows
+            diff = block - np.repeat(centres[first:last], sizes, axis=0)
+            radius[first:last] = np.sqrt(np.maximum.reduceat(np.einsum("ij,ij->i", diff, diff), offsets))
+            first = last
         largest_norm = float(np.sqrt(self.sqnorm.max()))
         # The float32 rows differ from the exact (float64) ones by at most a few units of
         # float32 round-off times their norm; float64 sums are far below that. Pairs are
@@ -223,18 +250,28 @@ class _PrunedSearch:
         radius += 8 * _U32 * largest_norm
         slack = 8 * _U32 * largest_norm + 1e-9 * self.threshold + 1e-300
         centre_sq = np.einsum("ij,ij->i", centres, centres)
+        gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
+        pivot_low, pivot_high = self._pivot_ranges(largest_norm)
+        n_pivots = pivot_low.shape[1]
         self.candidates: list[np.ndarray] = []
         self.full: list[np.ndarray] = []
         self.centre_distance: list[np.ndarray] = []
-        for first in range(0, n_leaves, 256):
-            block = slice(first, min(n_leaves, first + 256))
-            d2 = centre_sq[block, None] + centre_sq[None, :] - 2.0 * (centres[block] @ centres.T)
+        rows_per_block = max(1, min(256, 4_000_000 // max(1, n_leaves * n_pivots)))
+        for first in range(0, n_leaves, rows_per_block):
+            block = slice(first, min(n_leaves, first + rows_per_block))
+            norms = centre_sq[block, None] + centre_sq[None, :]
+            d2 = norms - 2.0 * (centres[block] @ centres.T)
             distance = np.sqrt(np.maximum(d2, 0.0))
-            # |c_a - c_b| from the expansion may be off by ~1e-16 |c|^2 / |c_a - c_b|; the
-            # slack above is far larger for any pair near the threshold.
+            error = np.sqrt(gamma * norms)  # |sqrt(x) - sqrt(y)| <= sqrt(|x - y|)
             reach = radius[block, None] + radius[None, :]
-            near = distance - reach <= self.threshold + slack
-            within = distance + reach <= self.threshold - slack
+            near = distance - error - reach <= self.threshold + slack
+            within = distance + error + reach <= self.threshold - slack
+            if n_pivots:
+                # Triangle inequality through each pivot: every pair of leaves a, b is at
+                # least max_z (low_b(z) - high_a(z), low_a(z) - high_b(z)) apart.
+                gap = np.maximum(pivot_low[None, :, :] - pivot_high[block, None, :],
+                                 pivot_low[block, None, :] - pivot_high[None, :, :]).max(axis=2)
+                near &= gap <= self.threshold + slack
             for k, leaf in enumerate(range(block.start, block.stop)):
                 cols = np.flatnonzero(near[k])
                 order = np.lexsort((cols, distance[k, cols]))
@@ -244,6 +281,39 @@ class _PrunedSearch:
                 self.candidates.append(cols)
                 self.full.append(within[k, cols])
                 self.centre_distance.append(distance[k, cols])
+
+    def _pivot_ranges(self, largest_norm: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each leaf's range of distances to k-means pivots of a seeded sample, widened by a rigorous error bound.
+
+        Pivots steer the work only: the ranges hold the exact distances of the exact
+        (float64) points, so pruning with them never changes a decision.
+        """
+        n_leaves = self.n_leaves
+        pivots = self.pivots if n_leaves > 1 else self.pivots[:0]
+        n_pivots = pivots.shape[0]
+        if n_pivots == 0:
+            return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
+        pivot_sq = np.einsum("ij,ij->i", pivots, pivots)
+        gamma = 1.1 * (self.dim + 4) * _U64
+        cast = 8 * _U32 * largest_norm  # the float32 rows vs the exact ones
+        low = np.empty((n_leaves, n_pivots))
+        high = np.empty((n_leaves, n_pivots))
+        start = self.start
+        first = 0
+        while first < n_leaves:
+            last = int(np.searchsorted(start, start[first] + 8192, side="right")) - 1
+            last = min(max(last, first + 1), n_leaves)
+            rows = self.data[start[first] : start[last]].astype(np.float64)
+            row_sq = np.einsum("ij,ij->i", rows, rows)
+            norms = row_sq[:, None] + pivot_sq[None, :]
+            distance = np.sqrt(np.maximum(norms - 2.0 * (rows @ pivots.T), 0.0))
+            error = np.sqrt(gamma * norms) + cast
+            offsets = start[first:last] - start[first]
+            # Reduced along the contiguous axis (reduceat across rows is slow).
+            low[first:last] = np.minimum.reduceat(np.ascontiguousarray((distance - error).T), offsets, axis=1).T
+            high[first:last] = np.maximum.reduceat(np.ascontiguousarray((distance + error).T), offsets, axis=1).T
+            first = last
+        return low, high
 
     def _leaf_slice(self, leaf: int) -> slice:
         return slice(int(self.start[leaf]), int(self.start[leaf + 1]))
@@ -585,13 +655,15 @@ def _map(function, items, n_jobs: int) -> list:
             return list(pool.map(function, items))
 
 
-def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cut the points into compact leaves: halve along the line through two far points.
+def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator,
+            members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the points (``members`` of ``data``, all by default) into compact leaves: halve
+    along the line through two far points until at most ``leaf_size`` remain.
 
-    Returns the permutation (leaf order -> row) and the leaves' start offsets.
+    Returns the points in leaf order and the leaves' start offsets into it.
     """
     pieces: list[np.ndarray] = []
-    stack = [np.arange(data.shape[0])]
+    stack = [np.arange(data.shape[0]) if members is None else members]
     while stack:
         members = stack.pop()
         if members.size <= leaf_size:
@@ -611,3 +683,27 @@ def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator) -> tuple
     order = np.concatenate(pieces).astype(np.int64)
     start = np.concatenate([[0], np.cumsum([p.size for p in pieces])]).astype(np.int64)
     return order, start
+
+
+def _nearest(data: np.ndarray, pivots: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest pivot (float32 products; grouping only, not a decision)."""
+    pivots32 = pivots.astype(np.float32)
+    offset = np.einsum("ij,ij->i", pivots32, pivots32)
+    group = np.empty(data.shape[0], dtype=np.int64)
+    for s in range(0, data.shape[0], 8192):
+        group[s : s + 8192] = np.argmin(offset[None, :] - 2.0 * (data[s : s + 8192] @ pivots32.T), axis=1)
+    return group
+
+
+def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str = "euclidean",
+                  random_state: int = 0, n_pivots: int = 64) -> np.ndarray:
+    """Pivots for :func:`pruned_dbscan`: k-means centres of a seeded sample of ``X[rows]``
+    (unit vectors for cosine), at most one per 32 points."""
+    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    n_pivots = int(max(1, min(n_pivots, rows.size // 32)))
+    rng = np.random.default_rng(random_state)
+    sample = np.asarray(X[np.sort(rng.choice(rows, min(rows.size, 32 * n_pivots), replace=False))], dtype=np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(sample, axis=1, keepdims=True)
+        sample = sample / np.where(norms > 0, norms, 1.0)
+    return kmeans_pivots(sample, n_pivots, random_state)
