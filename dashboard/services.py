@@ -37,6 +37,7 @@ from sklearn.base import clone
 import zoo
 from topoact import featvis
 from topoact.activations import ActivationSet
+from topoact.anomaly import ANOMALY_EPS
 from topoact.cache import Store, default_cache_path
 from topoact.compare import Run, RunSpec, relative_depth, run_metrics
 from topoact.distributed import RayEngine, resolve_engine
@@ -295,6 +296,25 @@ def get_run(spec: ExtractionSpec, mapper: Mapper, progress: Progress | None = No
 
 
 # ----------------------------------------------------------------------- anomalies
+def scoring_mapper(mapper: Mapper) -> Mapper:
+    """The estimator anomaly scores use: ``mapper`` with ``eps=ANOMALY_EPS`` where its eps
+    is another rule (as ``python -m topoact anomalies`` does); a number is kept as given.
+
+    Node scores compare a sample's label with its node's members, so they need the finer
+    nodes of the k-NN rule (see :data:`topoact.anomaly.ANOMALY_EPS`).
+    """
+    if isinstance(mapper.eps, str) and mapper.eps != ANOMALY_EPS:
+        return clone(mapper).set_params(eps=ANOMALY_EPS)
+    return mapper
+
+
+def get_scored_graph(activations_key: str, acts: ActivationSet, mapper: Mapper,
+                     progress: Progress | None = None) -> tuple[Mapper, GraphResult]:
+    """The estimator and graph anomaly scores are computed on (:func:`scoring_mapper`)."""
+    scoring = scoring_mapper(mapper)
+    return scoring, get_graph(activations_key, acts, scoring, progress)
+
+
 def get_anomalies(acts: ActivationSet, result: GraphResult, mapper: Mapper, *, k: int = 10,
                   stability_top: int | None = None, progress: Progress | None = None):
     """The anomaly report of a graph: per-sample scores from memory or the cache, else computed.

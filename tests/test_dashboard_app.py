@@ -162,7 +162,13 @@ def test_anomalies_page_ranks_the_explored_graph(dashboard_cache):
 
     choice, mapper_choice = at.session_state["explored"]
     key, acts = services.get_activations(choice)
-    direct = anomaly_report(acts, services.get_graph(key, acts, mapper_choice).graph)
+    # Explore's default eps rule is the data's scale; scores use the finer anomaly rule, as the CLI does
+    from topoact.anomaly import ANOMALY_EPS
+
+    scoring = services.scoring_mapper(mapper_choice)
+    assert mapper_choice.eps == "hausdorff" and scoring.eps == ANOMALY_EPS
+    assert any("Scored on the graph with eps rule" in c.value for c in at.caption)
+    direct = anomaly_report(acts, services.get_graph(key, acts, scoring).graph)
     dataset = services.load_dataset(choice.dataset)
     assert table["id"].tolist() == [dataset.ids[i] for i in direct.samples.index[:50]]
     nodes = at.dataframe[1].value

@@ -1,7 +1,8 @@
-"""Anomalies: the samples of the explored graph ranked as anomaly candidates, with reasons.
+"""Anomalies: the samples of the explored activations ranked as anomaly candidates, with reasons.
 
-The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``, on
-the activations and graph the Explore page shows.
+The same :func:`topoact.anomaly.anomaly_report` as ``python -m topoact anomalies``, on the
+activations and cover the Explore page shows, with the anomaly eps rule where Explore uses
+another rule (:func:`dashboard.services.scoring_mapper`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ else:
 progress = PageProgress()
 try:
     acts_key, acts = services.get_activations(choice, progress.stage(0.0, 0.4))
-    result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.4, 0.6))
+    explored_result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.4, 0.5))
+    scoring, result = services.get_scored_graph(acts_key, acts, mapper_choice, progress.stage(0.5, 0.6))
     dataset = services.load_dataset(choice.dataset, choice.dataset_path)
 except (ValueError, RuntimeError, TopoactError) as exc:
     progress.done()
@@ -44,6 +46,13 @@ st.markdown(
     f"{mapper_choice.overlap:.0%} overlap, {result.graph.n_nodes} nodes. Change the model, layer or "
     "Mapper parameters on **Explore**; this page follows them."
 )
+if scoring is not mapper_choice:
+    st.caption(
+        f"Scored on the graph with eps rule “{html.escape(str(scoring.eps))}” ({result.graph.n_nodes} nodes), "
+        f"finer than the explored “{html.escape(str(mapper_choice.eps))}” ({explored_result.graph.n_nodes} nodes): "
+        "node scores compare a sample's label with its node, so they need nodes that resolve classes "
+        "(as `python -m topoact anomalies`). A number for eps on Explore is used as given."
+    )
 if not (acts.label >= 0).any():
     st.warning(f"{html.escape(dataset.name)} has no labels: the anomaly ranking needs labelled samples.")
     st.stop()
@@ -60,7 +69,7 @@ sweep = c3.toggle("Stability over 9 cover settings", key="anomaly_sweep",
 
 progress = PageProgress()
 try:
-    report = services.get_anomalies(acts, result, mapper_choice, k=k, stability_top=top if sweep else None,
+    report = services.get_anomalies(acts, result, scoring, k=k, stability_top=top if sweep else None,
                                     progress=progress.stage(0.0, 1.0))
 except (ValueError, TopoactError) as exc:
     progress.done()

@@ -215,7 +215,8 @@ icons = services.graph_icons(model, acts, result) if image_model else {}
 
 if st.session_state["colour_by"] == "anomaly":
     with st.spinner("Scoring samples for anomalies…"):
-        report = services.get_anomalies(acts, result, mapper_choice)
+        scoring, scored = services.get_scored_graph(acts_key, acts, mapper_choice)
+        report = services.get_anomalies(acts, scored, scoring)
     result = dataclasses.replace(result, stats=node_stats(
         graph, acts.label, acts.prediction, acts.confidence, combined_per_row(acts, report.samples)))
 

@@ -25,6 +25,8 @@ leaves, the order of the work or the seed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse import coo_matrix
@@ -32,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from topoact.mapper.neighbors import exact_within, kmeans_pivots, reject_zero_rows, row_sqnorms
 
-__all__ = ["pruned_dbscan", "assign_border_points", "search_pivots"]
+__all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots"]
 
 _U32 = float(np.finfo(np.float32).eps) / 2
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -50,7 +52,7 @@ def pruned_dbscan(
     leaf_size: int = 256,
     random_state: int = 0,
     n_jobs: int = 1,
-    pivots: np.ndarray | None = None,
+    pivots: "PivotTable | None" = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DBSCAN labels of ``X[rows]``, exact, without listing dense neighbourhoods.
@@ -78,11 +80,11 @@ def pruned_dbscan(
         Seed of the leaves' splitting directions; changes the speed only.
     n_jobs : int
         Threads for the core test (BLAS held to one thread each); never changes the result.
-    pivots : ndarray of shape (n_pivots, n_features), optional
-        Points that group the data (:func:`search_pivots`; unit vectors for cosine), shared
-        by the cover elements of one Mapper; by default k-means centres of a sample of
-        ``X[rows]``. Leaves never mix two pivots' groups, and their distance ranges to the
-        pivots prune leaf pairs. Changes the speed only.
+    pivots : PivotTable, optional
+        Pivots and the rows' distances to them (:func:`search_pivots`), shared by the cover
+        elements of one Mapper; by default made for ``X[rows]``. Leaves never mix two
+        pivots' groups, and their distance ranges to the pivots prune leaf pairs. Changes
+        the speed only.
     stats : dict, optional
         Filled with ``pairs_computed`` (distances evaluated), ``pairs_rechecked``
         (decided again in float64) and ``leaf_pairs_skipped``.
@@ -201,9 +203,18 @@ class _PrunedSearch:
             self.threshold = eps
         leaf_size = max(int(leaf_size), -(-n // 4096))
         self.rng = np.random.default_rng(random_state)
-        self.pivots = np.asarray(pivots, dtype=np.float64).reshape(-1, X.shape[1])
+        self.table = pivots
+        self.pivot_distance, self.pivot_row_sq = pivots.lookup(rows)
         # Leaves inside each pivot's group: a leaf never spans two of the data's clusters.
-        group = _nearest(data, self.pivots)
+        # A small element uses its most populated pivots only (tiny leaves cost more than
+        # they prune).
+        nearest = self.pivot_distance.argmin(axis=1)
+        n_groups = max(1, min(self.pivot_distance.shape[1], n // 32))
+        if n_groups < self.pivot_distance.shape[1]:
+            kept = np.argsort(-np.bincount(nearest, minlength=self.pivot_distance.shape[1]), kind="stable")[:n_groups]
+            group = kept[self.pivot_distance[:, kept].argmin(axis=1)]
+        else:
+            group = nearest
         by_group = np.argsort(group, kind="stable")
         cuts = np.flatnonzero(np.diff(group[by_group])) + 1
         pieces = [_leaves(data, leaf_size, self.rng, members) for members in np.split(by_group, cuts)]
@@ -233,14 +244,20 @@ class _PrunedSearch:
         while first < n_leaves:  # a few thousand rows at a time, whole leaves
             last = int(np.searchsorted(start, start[first] + 8192, side="right")) - 1
             last = min(max(last, first + 1), n_leaves)
-            block = data[start[first] : start[last]].astype(np.float64)
+            block = data[start[first] : start[last]]
             offsets = start[first:last] - start[first]
             sizes = np.diff(start[first : last + 1])
-            mean = sparse.csr_matrix((np.repeat(1.0 / sizes, sizes), np.arange(block.shape[0]),
+            mean = sparse.csr_matrix((np.repeat(1.0 / sizes, sizes).astype(np.float32), np.arange(block.shape[0]),
                                       np.concatenate([[0], np.cumsum(sizes)])), shape=(sizes.size, block.shape[0]))
-            centres[first:last] = mean @ block  # a sparse product: far faster than reduceat along rows
-            diff = block - np.repeat(centres[first:last], sizes, axis=0)
-            radius[first:last] = np.sqrt(np.maximum.reduceat(np.einsum("ij,ij->i", diff, diff), offsets))
+            # Any centre serves a ball bound: the float32 mean (a sparse product), held
+            # exactly in float64, with a radius that bounds the float32 arithmetic.
+            centre32 = np.asarray(mean @ block, dtype=np.float32)
+            centres[first:last] = centre32
+            diff = block - np.repeat(centre32, sizes, axis=0)
+            spread = np.sqrt(np.maximum.reduceat(np.einsum("ij,ij->i", diff, diff), offsets).astype(np.float64))
+            # |fl(x - c)| is within u32 |x - c| per coordinate and the sum of squares within
+            # (dim + 2) u32: a rigorous upper bound of the exact |x - c|.
+            radius[first:last] = spread * (1.0 + (self.dim + 4) * _U32)
             first = last
         largest_norm = float(np.sqrt(self.sqnorm.max()))
         # The float32 rows differ from the exact (float64) ones by at most a few units of
@@ -283,31 +300,26 @@ class _PrunedSearch:
                 self.centre_distance.append(distance[k, cols])
 
     def _pivot_ranges(self, largest_norm: float) -> tuple[np.ndarray, np.ndarray]:
-        """Each leaf's range of distances to k-means pivots of a seeded sample, widened by a rigorous error bound.
+        """Each leaf's range of distances to the pivots, widened by a rigorous error bound.
 
-        Pivots steer the work only: the ranges hold the exact distances of the exact
-        (float64) points, so pruning with them never changes a decision.
+        The ranges hold the exact distances of the exact (float64) points, so pruning
+        with them never changes a decision: pivots steer the work only.
         """
         n_leaves = self.n_leaves
-        pivots = self.pivots if n_leaves > 1 else self.pivots[:0]
-        n_pivots = pivots.shape[0]
+        n_pivots = self.pivot_distance.shape[1] if n_leaves > 1 else 0
         if n_pivots == 0:
             return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
-        pivot_sq = np.einsum("ij,ij->i", pivots, pivots)
-        gamma = 1.1 * (self.dim + 4) * _U64
-        cast = 8 * _U32 * largest_norm  # the float32 rows vs the exact ones
         low = np.empty((n_leaves, n_pivots))
         high = np.empty((n_leaves, n_pivots))
+        cast = 8 * _U32 * largest_norm  # the float32 rows vs the exact ones
         start = self.start
         first = 0
         while first < n_leaves:
             last = int(np.searchsorted(start, start[first] + 8192, side="right")) - 1
             last = min(max(last, first + 1), n_leaves)
-            rows = self.data[start[first] : start[last]].astype(np.float64)
-            row_sq = np.einsum("ij,ij->i", rows, rows)
-            norms = row_sq[:, None] + pivot_sq[None, :]
-            distance = np.sqrt(np.maximum(norms - 2.0 * (rows @ pivots.T), 0.0))
-            error = np.sqrt(gamma * norms) + cast
+            at = self.order[start[first] : start[last]]
+            distance = self.pivot_distance[at]
+            error = self.table.error(distance, self.pivot_row_sq[at]) + cast
             offsets = start[first:last] - start[first]
             # Reduced along the contiguous axis (reduceat across rows is slow).
             low[first:last] = np.minimum.reduceat(np.ascontiguousarray((distance - error).T), offsets, axis=1).T
@@ -438,11 +450,7 @@ class _PrunedSearch:
             itself = cols[at] == rows[pending]
             within[np.flatnonzero(itself), at[itself]] = False
             count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
-            found = within.any(axis=1)
-            if found.any():
-                hint_rows += [rows[pending[found]]] * 2
-                hint_cols += [cols[np.argmax(within[found], axis=1)],
-                              cols[within.shape[1] - 1 - np.argmax(within[found][:, ::-1], axis=1)]]
+            hint_rows, hint_cols = _hints(within, rows[pending], cols, hint_rows, hint_cols)
             still = count[pending] < min_samples
             ri, ci = np.nonzero(within[still])
             pending = pending[still]
@@ -493,11 +501,7 @@ class _PrunedSearch:
             count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
             # The first and last neighbour of each point in this tile: edges that let the
             # cluster search skip most leaf pairs once the core points are known.
-            found = within.any(axis=1)
-            if found.any():
-                hint_rows += [pending[found]] * 2
-                hint_cols += [cols[np.argmax(within[found], axis=1)],
-                              cols[within.shape[1] - 1 - np.argmax(within[found][:, ::-1], axis=1)]]
+            hint_rows, hint_cols = _hints(within, pending, cols, hint_rows, hint_cols)
             still = count[pending] < min_samples
             if not still.all():
                 # Points that became core drop the pairs kept for them so far.
@@ -641,6 +645,18 @@ def _group(values: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
     return ordered[starts], (order, starts)
 
 
+def _hints(within: np.ndarray, rows: np.ndarray, cols: np.ndarray, hint_rows: list, hint_cols: list):
+    """Append each row's first and last neighbour in a tile: edges that let the cluster
+    search skip most leaf pairs once the core points are known (no copy of the tile)."""
+    first = np.argmax(within, axis=1)
+    found = within[np.arange(rows.size), first]
+    if found.any():
+        last = within.shape[1] - 1 - np.argmax(within[:, ::-1], axis=1)
+        hint_rows += [rows[found], rows[found]]
+        hint_cols += [cols[first[found]], cols[last[found]]]
+    return hint_rows, hint_cols
+
+
 def _map(function, items, n_jobs: int) -> list:
     """``[function(item) ...]`` in order, on ``n_jobs`` threads with BLAS held to one thread each."""
     from concurrent.futures import ThreadPoolExecutor
@@ -685,20 +701,43 @@ def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator,
     return order, start
 
 
-def _nearest(data: np.ndarray, pivots: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest pivot (float32 products; grouping only, not a decision)."""
-    pivots32 = pivots.astype(np.float32)
-    offset = np.einsum("ij,ij->i", pivots32, pivots32)
-    group = np.empty(data.shape[0], dtype=np.int64)
-    for s in range(0, data.shape[0], 8192):
-        group[s : s + 8192] = np.argmin(offset[None, :] - 2.0 * (data[s : s + 8192] @ pivots32.T), axis=1)
-    return group
+@dataclass(frozen=True)
+class PivotTable:
+    """Distances of rows of ``X`` to k-means pivots: shared by the cover elements of one Mapper.
+
+    Built once by :func:`search_pivots` (float32 products); each element reads its rows'
+    distances to group its points (a leaf never spans two pivots' groups) and to bound
+    its leaves' distance ranges, widened by a rigorous rounding bound so that pruning
+    with them never changes a decision.
+    """
+
+    pivots: np.ndarray  # (n_pivots, n_features) float64, unit vectors for cosine
+    distance: np.ndarray  # (n_rows, n_pivots) float32: distances of the float32 rows
+    row_sq: np.ndarray  # (n_rows,) float64: upper bound of the float32 rows' squared norms
+    position: np.ndarray | None  # X row -> table row (None: the table covers X in order)
+
+    def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and squared norms of X ``rows``."""
+        at = rows if self.position is None else self.position[rows]
+        return self.distance[at], self.row_sq[at]
+
+    def error(self, distance: np.ndarray, row_sq: np.ndarray) -> np.ndarray:
+        """Bound on |stored distance - distance of the float32 row| (float64)."""
+        dim = self.pivots.shape[1]
+        gamma = 1.1 * (2 * dim + 8) * _U32  # |float32 d^2 - d^2| <= gamma (|x|^2 + |p|^2)
+        pivot_sq = np.einsum("ij,ij->i", self.pivots, self.pivots)
+        e2 = gamma * (row_sq[:, None] + pivot_sq[None, :])
+        d = distance.astype(np.float64)
+        # |d - d~| = |d^2 - d~^2| / (d + d~) <= min(sqrt(E), E / d~), plus the square root's rounding.
+        return np.minimum(np.sqrt(e2), e2 / np.maximum(d, 1e-30)) + 2 * _U32 * d + 4 * _U32 * np.sqrt(pivot_sq)[None, :]
 
 
 def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str = "euclidean",
-                  random_state: int = 0, n_pivots: int = 64) -> np.ndarray:
-    """Pivots for :func:`pruned_dbscan`: k-means centres of a seeded sample of ``X[rows]``
-    (unit vectors for cosine), at most one per 32 points."""
+                  random_state: int = 0, n_pivots: int = 64) -> PivotTable:
+    """The :class:`PivotTable` of ``X[rows]`` (all rows by default) for :func:`pruned_dbscan`:
+    k-means centres of a seeded sample (unit vectors for cosine), at most one per 32 points,
+    and every row's float32 distance to them."""
+    all_rows = rows is None
     rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     n_pivots = int(max(1, min(n_pivots, rows.size // 32)))
     rng = np.random.default_rng(random_state)
@@ -706,4 +745,27 @@ def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str 
     if metric == "cosine":
         norms = np.linalg.norm(sample, axis=1, keepdims=True)
         sample = sample / np.where(norms > 0, norms, 1.0)
-    return kmeans_pivots(sample, n_pivots, random_state)
+    pivots = kmeans_pivots(sample, n_pivots, random_state)
+    pivots32 = pivots.astype(np.float32)
+    pivot_sq32 = np.einsum("ij,ij->i", pivots32, pivots32)
+    gamma = 1.1 * (2 * X.shape[1] + 8) * _U32
+    distance = np.empty((rows.size, pivots.shape[0]), dtype=np.float32)
+    row_sq = np.empty(rows.size)
+    for s in range(0, rows.size, 8192):
+        block = np.asarray(X[rows[s : s + 8192]], dtype=np.float32)
+        if metric == "cosine":
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            block /= np.where(norms > 0, norms, 1.0)[:, None]
+        block_sq = np.einsum("ij,ij->i", block, block)
+        row_sq[s : s + 8192] = block_sq.astype(np.float64) * (1.0 + gamma) + 1e-30
+        d2 = block @ pivots32.T
+        d2 *= -2.0
+        d2 += block_sq[:, None]
+        d2 += pivot_sq32[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        distance[s : s + 8192] = np.sqrt(d2)
+    position = None
+    if not all_rows:
+        position = np.full(X.shape[0], -1, dtype=np.int64)
+        position[rows] = np.arange(rows.size)
+    return PivotTable(pivots, distance, row_sq, position)
