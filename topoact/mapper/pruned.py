@@ -9,18 +9,33 @@ although DBSCAN needs far less:
   ``eps``; the search stops there;
 * **clusters**: the connected components of the core points; a pair of leaves whose
   core points are already in one component need not be compared at all;
-* **border points**: only the (few) non-core points need their whole neighbourhood.
+* **border points**: only the non-core points need their whole neighbourhood.
 
-The points are cut into compact *leaves* (halved along the direction between two
-far points until at most ``leaf_size`` remain). Each leaf has a float64 centre and
-radius; the triangle inequality through them proves pairs of leaves entirely
-beyond ``eps`` (never compared) or entirely within it (counted without computing a
-distance). The remaining distances are float32 tiles (``|x|^2 + |y|^2 - 2 x.y``)
-with the rigorous rounding bound of :mod:`topoact.mapper.neighbors`: a pair inside
-that bound of ``eps`` is decided again in float64, so every decision is the float64
-one of :func:`~topoact.mapper.neighbors.exact_within`, and the labels equal those
-of the epsilon-graph path and of scikit-learn (``border="first"``) whatever the
-leaves, the order of the work or the seed.
+The points are grouped by their nearest k-means pivot (:class:`PivotTable`, shared by
+the cover elements of one Mapper) and each group is cut into compact *leaves* (halved
+along the direction between two far points until at most ``leaf_size`` remain). Each
+leaf has a centre, a radius and its range of distances to every pivot; the triangle
+inequality through them proves pairs of leaves entirely beyond ``eps`` (never
+compared) or entirely within it (counted without computing a distance).
+
+The work, in three passes over float32 tiles:
+
+1. each leaf's points against its candidate leaves, nearest first, in batches that
+   double; a point stops once core. Points still short after the 15 nearest leaves
+   (mostly the non-core ones) are searched again from the start in blocks of ~512
+   rows, one large product per run of contiguous leaves. Every tile also gives each
+   point's first and last neighbour (*hints*);
+2. clusters: the hints between core points are joined first, then the candidate leaf
+   pairs are visited nearest first with a union-find, skipping a pair whose core
+   points already share one root (most of them);
+3. border points from the complete neighbour lists of the non-core points.
+
+Every tile is ``|x|^2 + |y|^2 - 2 x.y`` with the rigorous rounding bound of
+:mod:`topoact.mapper.neighbors`: a pair inside that bound of ``eps`` is decided again
+in float64, so every decision is the float64 one of
+:func:`~topoact.mapper.neighbors.exact_within`, and the labels equal those of the
+epsilon-graph path and of scikit-learn (``border="first"``) whatever the leaves, the
+pivots, the threads, the order of the work or the seed.
 """
 
 from __future__ import annotations
