@@ -53,7 +53,7 @@ def memory_kib(field: str) -> int:
     return 0
 
 
-def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: int) -> None:
+def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: int, warm: bool = False) -> None:
     """Run one engine on the saved data; write timing, memory and node sets."""
     import kmapper  # noqa: F401  (imports before the memory baseline)
     from sklearn.cluster import DBSCAN
@@ -95,16 +95,33 @@ def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: 
             mapper.fit(X)
             recover[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
         result["recover_seconds"] = recover
+        if warm:
+            # The shared epsilon-graph (warm_start=True): its first fit, then the same re-covers
+            # (pairs already examined are not examined again).
+            shared = Mapper(lens=lens, n_intervals=N_INTERVALS, overlap=OVERLAP, eps=eps,
+                            min_samples=MIN_SAMPLES, border="first", n_jobs=n_jobs, warm_start=True)
+            start = time.perf_counter()
+            shared.fit(X)
+            result["warm_fit_seconds"] = round(time.perf_counter() - start, 3)
+            result["warm_identical"] = [m.tolist() for m in shared.graph_.node_members] == nodes
+            warm_recover = {}
+            for n_intervals, overlap in ((40, 0.3), (30, 0.25)):
+                shared.set_params(n_intervals=n_intervals, overlap=overlap)
+                start = time.perf_counter()
+                shared.fit(X)
+                warm_recover[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
+            result["warm_recover_seconds"] = warm_recover
     result.setdefault("peak_extra_mib", (memory_kib("VmHWM") - before) / 1024)
     result["nodes"] = len(nodes)
     result["node_sets"] = sorted(nodes)
     Path(out_path).write_text(json.dumps(result))
 
 
-def run_child(engine, data_path, eps, n_jobs, timeout):
+def run_child(engine, data_path, eps, n_jobs, timeout, warm=False):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
-    cmd = [sys.executable, "-m", "bench.mapper_bench", "--child", engine, data_path, repr(eps), out, str(n_jobs)]
+    cmd = [sys.executable, "-m", "bench.mapper_bench", "--child", engine, data_path, repr(eps), out, str(n_jobs),
+           "warm" if warm else "cold"]
     subprocess.run(cmd, check=True, timeout=timeout, cwd=REPO)
     result = json.loads(Path(out).read_text())
     os.unlink(out)
@@ -167,11 +184,12 @@ def main() -> int:
     parser.add_argument("--no-isotropic", action="store_true", help="skip the isotropic-cluster row at 100k")
     parser.add_argument("--automatic", action="store_true",
                         help="only the 100k row with the automatic eps (its own section of RESULTS.md)")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        engine, data_path, eps, out, n_jobs = args.child
-        child(engine, data_path, eps.strip("'") if eps.strip("'") in EPS_RULES else float(eps), out, int(n_jobs))
+        engine, data_path, eps, out, n_jobs, warm = args.child
+        child(engine, data_path, eps.strip("'") if eps.strip("'") in EPS_RULES else float(eps), out, int(n_jobs),
+              warm == "warm")
         return 0
     if args.automatic:
         return automatic_row(args)
@@ -211,7 +229,7 @@ def main() -> int:
             np.save(path, X)
             x_mib = X.nbytes / 2**20
             del X
-            ours = {j: run_child("topoact", path, eps, j, timeout=1800) for j in jobs}
+            ours = {j: run_child("topoact", path, eps, j, timeout=1800, warm=j == jobs[-1]) for j in jobs}
             best = ours[jobs[-1]]
             theirs = run_child("kmapper", path, eps, jobs[-1], timeout=3600) if n <= 300_000 else None
             same = {j: theirs is not None and o["node_sets"] == theirs["node_sets"] and o["edges"] == theirs["edges"]
@@ -246,16 +264,23 @@ def main() -> int:
         "input already loaded. topoact runs Mapper's defaults: each cover element clustered by the pruned exact "
         "DBSCAN (`topoact/mapper/pruned.py`: core tests stop at min_samples neighbours, leaf pairs already joined "
         "are skipped, no epsilon-graph is listed). Re-cover: the fitted estimator refit with another cover "
-        "(the pruned search runs again). "
+        "(the pruned search runs again). warm_start: the same estimator with `warm_start=True` (the dashboard's and "
+        "the stability sweep's), which keeps one epsilon-graph for all covers: its first fit and the same two "
+        "re-covers (pairs already examined are not examined again); its graph is checked against the default's. "
         "Identical: same node member sets and same number of edges as KeplerMapper, for every thread count.",
         "",
         f"| N | D | data | eps | topoact s ({j1} thr.) | topoact s ({jn} thr.) | KeplerMapper s | speed-up | identical graph "
-        "| nodes | edges | topoact extra MiB | KeplerMapper extra MiB | X MiB | re-cover s (40 int. / 25 % ov.) |",
-        "|---:|---:|:---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|",
+        "| nodes | edges | topoact extra MiB | KeplerMapper extra MiB | X MiB | re-cover s (40 int. / 25 % ov.) "
+        "| warm_start: first fit s | warm_start: re-cover s |",
+        "|---:|---:|:---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, dim, kind, eps, ours, theirs, same, x_mib in rows:
         best = ours[jn]
         recover = " / ".join(f"{v:.2f}" for v in best["recover_seconds"].values())
+        warm_recover = " / ".join(f"{v:.2f}" for v in best.get("warm_recover_seconds", {}).values()) or "-"
+        warm_fit = f"{best['warm_fit_seconds']:.2f}" if "warm_fit_seconds" in best else "-"
+        if best.get("warm_identical") is False:
+            warm_fit += " (graph differs!)"
         if theirs is None:
             their_s, ratio, their_mem, identical = "not run", "-", "-", "-"
         else:
@@ -266,7 +291,7 @@ def main() -> int:
         lines.append(
             f"| {n:,} | {dim} | {kind} | {eps} | {ours[j1]['seconds']:.2f} | {best['seconds']:.2f} | {their_s} | {ratio} "
             f"| {identical} | {best['nodes']} | {best['edges']} | {best['peak_extra_mib']:.0f} | {their_mem} "
-            f"| {x_mib:.0f} | {recover} |"
+            f"| {x_mib:.0f} | {recover} | {warm_fit} | {warm_recover} |"
         )
     lines += ["", f"topoact stage seconds per row ({jn} threads), distances computed and leaf pairs skipped "
               "(all pairs of a row: N^2/2):", ""]

@@ -76,8 +76,9 @@ def main() -> int:
         f"| {ours['peak_extra_mib'] / x_mib:.2f} | {ours['nodes']} | {ours['edges']} | {recover} "
         f"| {check_ours['seconds']:.1f} | {check_theirs['seconds']:.1f} | {'yes' if same else 'NO'} |",
         "",
-        f"Stages (s): {json.dumps(ours['stages'])}; pairs within eps / distances computed: "
-        f"{ours['pairs_within_eps']:,} / {ours['pairs_computed']:,}.",
+        f"Stages (s): {json.dumps(ours['stages'])}; pruned DBSCAN: {ours['search'].get('pairs_computed', 0):,} "
+        f"distances computed, {ours['search'].get('leaf_pairs_skipped', 0):,} leaf pairs skipped. Re-cover: the "
+        "fitted estimator refit with another cover (the pruned search runs again).",
     ])
     print(text)
     if not args.no_results:

@@ -236,13 +236,20 @@ class _PrunedSearch:
         self.order = np.concatenate([order for order, _ in pieces])
         sizes = np.concatenate([np.diff(start) for _, start in pieces])
         self.start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.data = data[self.order]
-        del data
         self.sqnorm = sqnorm[self.order]
-        self.sq32 = self.sqnorm.astype(np.float32)
+        # Rows in leaf order with two more columns, [x, |x|^2, 1]: a tile is then one
+        # product, (-2 x, 1, |x|^2) . (y, |y|^2, 1) = |x|^2 + |y|^2 - 2 x.y, with no
+        # passes to add the norms.
+        dim = X.shape[1]
+        self.extended = np.empty((n, dim + 2), dtype=np.float32)
+        self.extended[:, :dim] = data[self.order]
+        del data
+        self.extended[:, dim] = self.sqnorm
+        self.extended[:, dim + 1] = 1.0
+        self.data = self.extended[:, :dim]  # a view: the rows themselves
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)[self.order]
         self.n_leaves = self.start.size - 1
-        self.dim = X.shape[1]
+        self.dim = dim
         self.eps2 = self.threshold * self.threshold
         self._bounds()
         self.stats = {"pairs_computed": 0, "pairs_rechecked": 0, "leaf_pairs_skipped": 0}
@@ -354,9 +361,13 @@ class _PrunedSearch:
     def _within(self, row_pos: np.ndarray, col_leaves: np.ndarray, col_pos: np.ndarray | None = None) -> np.ndarray:
         """Boolean matrix ``distance <= eps`` (the float64 decision): points ``row_pos`` x the
         points of ``col_leaves`` in leaf order (or, with ``col_pos``, those positions)."""
-        rows_x = self.data[row_pos]
+        dim = self.dim
+        rows_x = np.empty((row_pos.size, dim + 2), dtype=np.float32)
+        np.multiply(self.data[row_pos], -2.0, out=rows_x[:, :dim])
+        rows_x[:, dim] = 1.0
+        rows_x[:, dim + 1] = self.extended[row_pos, dim]
         if col_pos is not None:
-            d2 = rows_x @ self.data[col_pos].T
+            d2 = rows_x @ self.extended[col_pos].T
         else:
             # Runs of consecutive leaves are contiguous in the data: one product per run
             # into its columns of the tile, no gather of their rows.
@@ -368,19 +379,19 @@ class _PrunedSearch:
             offset = 0
             for run, length in zip(runs, lengths):
                 first = int(start[run[0]])
-                np.matmul(rows_x, self.data[first : first + length].T, out=d2[:, offset : offset + length])
+                np.matmul(rows_x, self.extended[first : first + length].T, out=d2[:, offset : offset + length])
                 offset += length
             col_pos = self._positions(col_leaves)
-        d2 *= -2.0
-        d2 += self.sq32[row_pos][:, None]
-        d2 += self.sq32[col_pos][None, :]
-        # Rigorous bound on |float32 value - exact value| (see neighbors._search_row).
-        margin = (1.1 * (2 * self.dim + 16) * _U32 * (float(self.sqnorm[row_pos].max()) + float(self.sqnorm[col_pos].max()))
+        # Rigorous bound on |float32 value - exact value| (see neighbors._search_row): the
+        # product's d + 2 terms sum to at most 2 (|x|^2 + |y|^2) in magnitude, and the norms
+        # were rounded to float32 once.
+        margin = (1.1 * (2 * dim + 16) * _U32 * (float(self.sqnorm[row_pos].max()) + float(self.sqnorm[col_pos].max()))
                   + 4 * _U32 * self.eps2)
         within = d2 <= np.float32(self.eps2 - margin)
-        unsure = d2 <= np.float32(self.eps2 + margin)
-        unsure ^= within
-        ri, ci = np.nonzero(unsure)
+        loose = d2 <= np.float32(self.eps2 + margin)
+        ri = ci = np.empty(0, dtype=np.int64)
+        if np.count_nonzero(loose) != np.count_nonzero(within):  # some pairs inside the bound
+            ri, ci = np.nonzero(loose ^ within)
         if ri.size:
             order = self.order
             within[ri, ci] = exact_within(
