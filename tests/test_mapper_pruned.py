@@ -102,9 +102,12 @@ def test_a_dense_blob_is_core_without_listing_its_pairs():
 
 
 def test_the_same_labels_for_any_number_of_threads_and_any_seed():
-    X, _ = relu_gaussian_mixture(3000, dim=24, n_clusters=6, seed=2)
-    eps = kth_distance(X, "euclidean", 0.8)
+    # 20,000 points: threads are used from that size on (smaller sets run on one).
+    X, _ = relu_gaussian_mixture(20_000, dim=12, n_clusters=6, seed=2)
+    sample = X[:: 10]
+    eps = float(np.quantile(NearestNeighbors(n_neighbors=6).fit(sample).kneighbors(sample)[0][:, -1], 0.5))
     reference, core = pruned_dbscan(X, None, eps, 6, n_jobs=1, random_state=0)
+    assert 0 < core.mean() < 1 and reference.max() >= 1  # clusters, core and non-core points
     for n_jobs, seed in ((2, 0), (2, 5), (1, 9)):
         labels, is_core = pruned_dbscan(X, None, eps, 6, n_jobs=n_jobs, random_state=seed, leaf_size=48)
         assert np.array_equal(labels, reference) and np.array_equal(is_core, core)

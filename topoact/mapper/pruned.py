@@ -118,7 +118,8 @@ def pruned_dbscan(
     if pivots is None:
         pivots = search_pivots(X, rows, metric=metric, random_state=random_state)
     search = _PrunedSearch(X, rows, float(eps), metric, weights, leaf_size, random_state, pivots)
-    is_core, point, neighbour = search.core_points(min_samples, n_jobs)
+    # Threads pay off only on large sets: small ones are bound by Python, not by BLAS.
+    is_core, point, neighbour = search.core_points(min_samples, n_jobs if n >= 20_000 else 1)
     component = search.core_components(is_core)
     labels = np.full(n, -1, dtype=np.int64)
     if is_core.any():
@@ -208,13 +209,16 @@ class _PrunedSearch:
         self.X, self.rows, self.eps, self.metric = X, rows, eps, metric
         n = rows.size
         data = np.asarray(X[rows], dtype=np.float32)
-        sqnorm = row_sqnorms(X, rows)
         if metric == "cosine":
+            sqnorm = row_sqnorms(X, rows)  # of X itself: a tiny row must not pass as non-zero
             reject_zero_rows(sqnorm)
             data *= (1.0 / np.sqrt(sqnorm)).astype(np.float32)[:, None]
             sqnorm = np.ones(n)
             self.threshold = float(np.sqrt(2.0 * eps))  # unit vectors: |u - v|^2 = 2 (1 - cos)
         else:
+            # Of the float32 rows (one gather of X): the tiles' norms are rounded to float32
+            # anyway and every margin allows for the rows' cast.
+            sqnorm = row_sqnorms(data)
             self.threshold = eps
         leaf_size = max(int(leaf_size), -(-n // 4096))
         self.rng = np.random.default_rng(random_state)
@@ -291,6 +295,13 @@ class _PrunedSearch:
         centre_sq = np.einsum("ij,ij->i", centres, centres)
         gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
         pivot_low, pivot_high = self._pivot_ranges(largest_norm)
+        self.pivot_low, self.pivot_high, self.slack = pivot_low, pivot_high, slack
+        self.cast = 8 * _U32 * largest_norm
+        # float32 copies rounded outwards, and a limit rounded up: the point-to-leaf test
+        # (_reach) in float32 only ever keeps more points than the exact bound would.
+        self.pivot_low32 = np.nextafter(pivot_low.astype(np.float32), np.float32(-np.inf))
+        self.pivot_high32 = np.nextafter(pivot_high.astype(np.float32), np.float32(np.inf))
+        self.reach_limit = np.nextafter(np.float32(self.threshold + slack), np.float32(np.inf)) * np.float32(1 + 4 * _U32)
         n_pivots = pivot_low.shape[1]
         self.candidates: list[np.ndarray] = []
         self.full: list[np.ndarray] = []
@@ -322,32 +333,46 @@ class _PrunedSearch:
                 self.centre_distance.append(distance[k, cols])
 
     def _pivot_ranges(self, largest_norm: float) -> tuple[np.ndarray, np.ndarray]:
-        """Each leaf's range of distances to the pivots, widened by a rigorous error bound.
+        """Each point's and each leaf's range of distances to the pivots, widened by a rigorous error bound.
 
         The ranges hold the exact distances of the exact (float64) points, so pruning
-        with them never changes a decision: pivots steer the work only.
+        with them never changes a decision: pivots steer the work only. Point ranges
+        (``point_low``/``point_high``, leaf order) are kept in float32 rounded outwards.
         """
         n_leaves = self.n_leaves
         n_pivots = self.pivot_distance.shape[1] if n_leaves > 1 else 0
+        n = self.order.size
+        self.point_low = np.empty((n, n_pivots), dtype=np.float32)
+        self.point_high = np.empty((n, n_pivots), dtype=np.float32)
         if n_pivots == 0:
             return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
-        low = np.empty((n_leaves, n_pivots))
-        high = np.empty((n_leaves, n_pivots))
         cast = 8 * _U32 * largest_norm  # the float32 rows vs the exact ones
-        start = self.start
-        first = 0
-        while first < n_leaves:
-            last = int(np.searchsorted(start, start[first] + 8192, side="right")) - 1
-            last = min(max(last, first + 1), n_leaves)
-            at = self.order[start[first] : start[last]]
+        down, up = np.float32(-np.inf), np.float32(np.inf)
+        for s in range(0, n, 8192):
+            at = self.order[s : s + 8192]
             distance = self.pivot_distance[at]
             error = self.table.error(distance, self.pivot_row_sq[at]) + cast
-            offsets = start[first:last] - start[first]
-            # Reduced along the contiguous axis (reduceat across rows is slow).
-            low[first:last] = np.minimum.reduceat(np.ascontiguousarray((distance - error).T), offsets, axis=1).T
-            high[first:last] = np.maximum.reduceat(np.ascontiguousarray((distance + error).T), offsets, axis=1).T
-            first = last
+            self.point_low[s : s + 8192] = np.nextafter((distance - error).astype(np.float32), down)
+            self.point_high[s : s + 8192] = np.nextafter((distance + error).astype(np.float32), up)
+        # Reduced along the contiguous axis (reduceat across rows is slow).
+        offsets = self.start[:-1]
+        low = np.minimum.reduceat(np.ascontiguousarray(self.point_low.T), offsets, axis=1).T.astype(np.float64)
+        high = np.maximum.reduceat(np.ascontiguousarray(self.point_high.T), offsets, axis=1).T.astype(np.float64)
         return low, high
+
+    def _reach(self, positions: np.ndarray, leaf: int) -> np.ndarray:
+        """Which of the points at ``positions`` may have a point of ``leaf`` within eps.
+
+        Through each pivot z, ``d(p, q) >= |d(p, z) - d(q, z)|``: with p's own distance
+        (and its error bound) against the leaf's range, a point-to-leaf bound far
+        tighter than the leaf-to-leaf one for clustered data.
+        """
+        if self.pivot_low.shape[1] == 0:
+            return np.ones(positions.size, dtype=bool)
+        low = self.point_low[positions]
+        high = self.point_high[positions]
+        gap = np.maximum(self.pivot_low32[leaf] - high, low - self.pivot_high32[leaf]).max(axis=1)
+        return gap <= self.reach_limit
 
     def _leaf_slice(self, leaf: int) -> slice:
         return slice(int(self.start[leaf]), int(self.start[leaf + 1]))
@@ -635,10 +660,18 @@ class _PrunedSearch:
                     roots = find(together)
                     union(roots[:1].repeat(roots.size - 1), roots[1:])
                 else:
-                    if whole_leaf[b]:
-                        within, n_computed, n_rechecked = self._within(core_a, np.array([b]))
-                    else:
+                    if a != b:
+                        # Only the core points of each side that may reach the other leaf.
+                        core_a = core_a[self._reach(core_a, b)]
+                        core_b = core_b[self._reach(core_b, a)] if core_a.size else core_b[:0]
+                        if core_b.size == 0:
+                            refresh(a)
+                            refresh(b)
+                            continue
+                    if a != b or not whole_leaf[b]:
                         within, n_computed, n_rechecked = self._within(core_a, None, core_b)
+                    else:
+                        within, n_computed, n_rechecked = self._within(core_a, np.array([b]))
                     self.stats["pairs_computed"] += n_computed
                     self.stats["pairs_rechecked"] += n_rechecked
                     if a == b:
