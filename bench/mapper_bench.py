@@ -88,13 +88,7 @@ def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: 
         result["search"] = dict(mapper.search_stats_)
         result["peak_extra_mib"] = (memory_kib("VmHWM") - before) / 1024  # the fit, not the re-covers
         # Re-cover: same data and eps, another cover (the pruned search runs again).
-        recover = {}
-        for n_intervals, overlap in ((40, 0.3), (30, 0.25)):
-            mapper.set_params(n_intervals=n_intervals, overlap=overlap)
-            start = time.perf_counter()
-            mapper.fit(X)
-            recover[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
-        result["recover_seconds"] = recover
+        result["recover_seconds"] = recover_seconds(mapper, X)
         if warm:
             # The shared epsilon-graph (warm_start=True): its first fit, then the same re-covers
             # (pairs already examined are not examined again).
@@ -104,17 +98,22 @@ def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: 
             shared.fit(X)
             result["warm_fit_seconds"] = round(time.perf_counter() - start, 3)
             result["warm_identical"] = [m.tolist() for m in shared.graph_.node_members] == nodes
-            warm_recover = {}
-            for n_intervals, overlap in ((40, 0.3), (30, 0.25)):
-                shared.set_params(n_intervals=n_intervals, overlap=overlap)
-                start = time.perf_counter()
-                shared.fit(X)
-                warm_recover[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
-            result["warm_recover_seconds"] = warm_recover
+            result["warm_recover_seconds"] = recover_seconds(shared, X)
     result.setdefault("peak_extra_mib", (memory_kib("VmHWM") - before) / 1024)
     result["nodes"] = len(nodes)
     result["node_sets"] = sorted(nodes)
     Path(out_path).write_text(json.dumps(result))
+
+
+def recover_seconds(mapper, X) -> dict:
+    """Seconds of refitting ``mapper`` with two other covers (40 intervals; 25 % overlap)."""
+    seconds = {}
+    for n_intervals, overlap in ((40, 0.3), (30, 0.25)):
+        mapper.set_params(n_intervals=n_intervals, overlap=overlap)
+        start = time.perf_counter()
+        mapper.fit(X)
+        seconds[f"{n_intervals}x{overlap}"] = round(time.perf_counter() - start, 3)
+    return seconds
 
 
 def run_child(engine, data_path, eps, n_jobs, timeout, warm=False):

@@ -30,7 +30,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from topoact.mapper.neighbors import resolve_n_jobs
 from topoact.mapper.pruned import assign_border_points, pruned_dbscan
 from topoact.mapper.scale import ADAPTIVE_FACTOR, EPS_RULES, hausdorff_scale
 
@@ -165,58 +164,10 @@ def dbscan_graph_labels(
     )
 
 
-def dbscan_rows(
-    X: np.ndarray,
-    rows: np.ndarray | None,
-    eps: float,
-    min_samples: int,
-    *,
-    metric: str = "euclidean",
-    border: str = "nearest",
-    weights: np.ndarray | None = None,
-    n_jobs: int | None = None,
-    random_state: int = 0,
-    pivots: np.ndarray | None = None,
-    stats: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """DBSCAN of the points ``X[rows]`` on their own: exact, without listing dense neighbourhoods.
-
-    Inside a Mapper this is one cover element clustered alone
-    (:func:`~topoact.mapper.pruned.pruned_dbscan`): the pairs within ``eps`` are
-    decided exactly as in the shared :class:`EpsilonGraph` (float64 decision),
-    clusters are numbered by their smallest core row of ``X`` and border points are
-    resolved from ``X``, so the labels equal those the Mapper derives from its one
-    neighbour graph for all elements, and scikit-learn's with ``border="first"``.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Finite float32/float64 data (only ``X[rows]`` is copied, as float32 rows).
-    rows : ndarray of int or None
-        The points, in increasing order; None for all of ``X``.
-    eps, min_samples, metric, border
-        As for :class:`DBSCAN`.
-    weights : ndarray of shape (n_rows,), optional
-        How much each point counts in the core test (a bootstrap's multiplicities).
-    n_jobs : int or None
-        Threads for the search (scikit-learn convention); never changes the result.
-    random_state : int
-        Seed of the search's leaves (never changes the result).
-    pivots : ndarray, optional
-        Pivots shared by several calls (:func:`~topoact.mapper.pruned.search_pivots`).
-    stats : dict, optional
-        Filled with the search's ``pairs_computed``, ``pairs_rechecked`` and ``leaf_pairs_skipped``.
-
-    Returns
-    -------
-    labels : ndarray of int64, shape (n_rows,)
-        Cluster of each point, ``-1`` for noise.
-    is_core : ndarray of bool, shape (n_rows,)
-    """
-    return pruned_dbscan(
-        X, rows, eps, min_samples, metric=metric, border=border, weights=weights,
-        random_state=random_state, n_jobs=resolve_n_jobs(n_jobs), pivots=pivots, stats=stats,
-    )
+#: DBSCAN of the points ``X[rows]`` on their own (one cover element clustered alone): the
+#: pruned exact search, :func:`topoact.mapper.pruned.pruned_dbscan`, under the name the
+#: engines and the estimator use.
+dbscan_rows = pruned_dbscan
 
 
 def choose_eps(

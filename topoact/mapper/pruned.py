@@ -47,7 +47,7 @@ from scipy import sparse
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from topoact.mapper.neighbors import exact_within, kmeans_pivots, reject_zero_rows, row_sqnorms
+from topoact.mapper.neighbors import exact_within, kmeans_pivots, reject_zero_rows, resolve_n_jobs, row_sqnorms
 
 __all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots"]
 
@@ -66,7 +66,7 @@ def pruned_dbscan(
     weights: np.ndarray | None = None,
     leaf_size: int = 256,
     random_state: int = 0,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     pivots: "PivotTable | None" = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +93,9 @@ def pruned_dbscan(
         most 4,096 leaves. Changes the speed only.
     random_state : int
         Seed of the leaves' splitting directions; changes the speed only.
-    n_jobs : int
-        Threads for the core test (BLAS held to one thread each); never changes the result.
+    n_jobs : int or None
+        Threads for the core test (scikit-learn convention; BLAS held to one thread each),
+        used from 20,000 points on; never changes the result.
     pivots : PivotTable, optional
         Pivots and the rows' distances to them (:func:`search_pivots`), shared by the cover
         elements of one Mapper; by default made for ``X[rows]``. Leaves never mix two
@@ -119,7 +120,7 @@ def pruned_dbscan(
         pivots = search_pivots(X, rows, metric=metric, random_state=random_state)
     search = _PrunedSearch(X, rows, float(eps), metric, weights, leaf_size, random_state, pivots)
     # Threads pay off only on large sets: small ones are bound by Python, not by BLAS.
-    is_core, point, neighbour = search.core_points(min_samples, n_jobs if n >= 20_000 else 1)
+    is_core, point, neighbour = search.core_points(min_samples, resolve_n_jobs(n_jobs) if n >= 20_000 else 1)
     component = search.core_components(is_core)
     labels = np.full(n, -1, dtype=np.int64)
     if is_core.any():
