@@ -30,8 +30,7 @@ else:
 progress = PageProgress()
 try:
     acts_key, acts = services.get_activations(choice, progress.stage(0.0, 0.4))
-    explored_result = services.get_graph(acts_key, acts, mapper_choice, progress.stage(0.4, 0.5))
-    scoring, result = services.get_scored_graph(acts_key, acts, mapper_choice, progress.stage(0.5, 0.6))
+    scoring, result = services.get_scored_graph(acts_key, acts, mapper_choice, progress.stage(0.4, 0.6))
     dataset = services.load_dataset(choice.dataset, choice.dataset_path)
 except (ValueError, RuntimeError, TopoactError) as exc:
     progress.done()
@@ -49,7 +48,7 @@ st.markdown(
 if scoring is not mapper_choice:
     st.caption(
         f"Scored on the graph with eps rule “{html.escape(str(scoring.eps))}” ({result.graph.n_nodes} nodes), "
-        f"finer than the explored “{html.escape(str(mapper_choice.eps))}” ({explored_result.graph.n_nodes} nodes): "
+        f"finer than the explored “{html.escape(str(mapper_choice.eps))}”: "
         "node scores compare a sample's label with its node, so they need nodes that resolve classes "
         "(as `python -m topoact anomalies`). A number for eps on Explore is used as given."
     )

@@ -130,8 +130,11 @@ def mapper_graph(
     runner = None if isinstance(engine, str) and engine == "local" else engine
     if is_fast_dbscan(clusterer) and runner is None and (neighbor_graph is None or element_eps is not None):
         # Each element on its own with the pruned exact DBSCAN (no shared graph to reuse).
-        eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
-        eps_of = np.full(len(elements), eps) if element_eps is None else np.asarray(element_eps, dtype=np.float64)
+        if element_eps is None:
+            eps = float(clusterer.eps_) if hasattr(clusterer, "eps_") else clusterer.resolve_eps(X)
+            eps_of = np.full(len(elements), eps)
+        else:  # no global eps to resolve: each element has its own
+            eps_of = np.asarray(element_eps, dtype=np.float64)
         if clusterer.fast_metric == "cosine":
             reject_zero_rows(row_sqnorms(X))  # once for X, not per element
         # One set of pivots for all elements: k-means once, on a sample of X.

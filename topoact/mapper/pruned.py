@@ -291,13 +291,12 @@ class _PrunedSearch:
         # float32 round-off times their norm; float64 sums are far below that. Pairs are
         # pruned or counted whole only outside this slack, so the decision stays the
         # float64 one.
-        radius += 8 * _U32 * largest_norm
-        slack = 8 * _U32 * largest_norm + 1e-9 * self.threshold + 1e-300
+        cast = 8 * _U32 * largest_norm
+        radius += cast
+        slack = cast + 1e-9 * self.threshold + 1e-300
         centre_sq = np.einsum("ij,ij->i", centres, centres)
         gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
-        pivot_low, pivot_high = self._pivot_ranges(largest_norm)
-        self.pivot_low, self.pivot_high, self.slack = pivot_low, pivot_high, slack
-        self.cast = 8 * _U32 * largest_norm
+        pivot_low, pivot_high = self._pivot_ranges(cast)
         # float32 copies rounded outwards, and a limit rounded up: the point-to-leaf test
         # (_reach) in float32 only ever keeps more points than the exact bound would.
         self.pivot_low32 = np.nextafter(pivot_low.astype(np.float32), np.float32(-np.inf))
@@ -333,11 +332,12 @@ class _PrunedSearch:
                 self.full.append(within[k, cols])
                 self.centre_distance.append(distance[k, cols])
 
-    def _pivot_ranges(self, largest_norm: float) -> tuple[np.ndarray, np.ndarray]:
+    def _pivot_ranges(self, cast: float) -> tuple[np.ndarray, np.ndarray]:
         """Each point's and each leaf's range of distances to the pivots, widened by a rigorous error bound.
 
         The ranges hold the exact distances of the exact (float64) points, so pruning
-        with them never changes a decision: pivots steer the work only. Point ranges
+        with them never changes a decision: pivots steer the work only. ``cast`` bounds
+        how far the float32 rows lie from the exact ones. Point ranges
         (``point_low``/``point_high``, leaf order) are kept in float32 rounded outwards.
         """
         n_leaves = self.n_leaves
@@ -347,7 +347,6 @@ class _PrunedSearch:
         self.point_high = np.empty((n, n_pivots), dtype=np.float32)
         if n_pivots == 0:
             return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
-        cast = 8 * _U32 * largest_norm  # the float32 rows vs the exact ones
         down, up = np.float32(-np.inf), np.float32(np.inf)
         for s in range(0, n, 8192):
             at = self.order[s : s + 8192]
@@ -368,7 +367,7 @@ class _PrunedSearch:
         (and its error bound) against the leaf's range, a point-to-leaf bound far
         tighter than the leaf-to-leaf one for clustered data.
         """
-        if self.pivot_low.shape[1] == 0:
+        if self.pivot_low32.shape[1] == 0:
             return np.ones(positions.size, dtype=bool)
         low = self.point_low[positions]
         high = self.point_high[positions]
