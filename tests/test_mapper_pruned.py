@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from topoact.mapper import Mapper
 from topoact.mapper.cluster import dbscan_graph_labels
-from topoact.mapper.neighbors import EpsilonGraph
+from topoact.mapper.neighbors import EpsilonGraph, threaded_map
 from topoact.mapper.pruned import pruned_dbscan
 from topoact.synthetic import relu_gaussian_mixture
 
@@ -99,6 +99,52 @@ def test_a_dense_blob_is_core_without_listing_its_pairs():
     labels, is_core = pruned_dbscan(X, None, 1.0, 10, leaf_size=64, stats=stats)
     assert is_core.all() and np.all(labels == 0)
     assert stats["pairs_computed"] == 0  # every leaf pair lies entirely within eps
+
+
+def two_plates(gap: float, dim: int = 16) -> np.ndarray:
+    """Two square grids (41 x 41 points, spacing 0.1) in parallel planes ``gap`` apart along
+    the first axis. The facing points are exactly ``gap`` apart (same float32 grid
+    coordinates); as balls, the plates' leaves overlap by far."""
+    side = (np.arange(41) * 0.1).astype(np.float32)
+    grid = np.stack(np.meshgrid(side, side), axis=-1).reshape(-1, 2)
+    X = np.zeros((2 * grid.shape[0], dim), dtype=np.float32)
+    X[:, 1:3] = np.concatenate([grid, grid])
+    X[grid.shape[0]:, 0] = gap
+    return X
+
+
+def test_clusters_across_a_gap_are_not_compared_pair_by_pair():
+    # Every point is core within its own leaf, so the plates meet in the cluster stage
+    # only, where the centre-line test proves their leaves 1.0 apart (eps 0.8) without
+    # computing the tiles between them.
+    X = two_plates(1.0)
+    stats = {}
+    labels, is_core = pruned_dbscan(X, None, 0.8, 4, leaf_size=32, stats=stats)
+    expected = SklearnDBSCAN(eps=0.8, min_samples=4).fit(X.astype(np.float64))
+    assert np.array_equal(labels, expected.labels_) and labels.max() == 1 and is_core.all()
+    half = X.shape[0] // 2
+    assert stats["pairs_computed"] < half * half / 20  # far from one plate against the other
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_pairs_exactly_eps_apart_across_a_gap_decide_as_scikit_learn(below):
+    # Facing points exactly eps apart join the plates (distance <= eps); a hair less and
+    # they stay apart. The centre-line bound must keep the pairs at the limit.
+    X = two_plates(0.75)
+    eps = 0.75 - 1e-6 if below else 0.75  # inside the float32 tiles' doubt: decided in float64
+    labels, _ = pruned_dbscan(X, None, eps, 4, leaf_size=32)
+    expected = SklearnDBSCAN(eps=eps, min_samples=4).fit(X.astype(np.float64)).labels_
+    assert np.array_equal(labels, expected)
+    assert labels.max() == (1 if below else 0)
+
+
+def test_threaded_map_keeps_the_order_and_stops_with_its_caller():
+    assert list(threaded_map(lambda i: i * i, range(50), 2)) == [i * i for i in range(50)]
+    started = []
+    results = threaded_map(lambda i: started.append(i) or i, range(1000), 2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    results.close()  # as when a progress callback raises: no more items start
+    assert len(started) <= 3 + 3
 
 
 def test_the_same_labels_for_any_number_of_threads_and_any_seed():

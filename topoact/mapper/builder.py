@@ -17,7 +17,9 @@ from topoact.mapper.cover import COVERS, make_cover
 from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_samples
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
-from topoact.mapper.neighbors import EpsilonGraph, array_fingerprint, reject_zero_rows, resolve_n_jobs, row_sqnorms
+from topoact.mapper.neighbors import (
+    EpsilonGraph, array_fingerprint, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
+)
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
 from topoact.mapper.pruned import search_pivots
@@ -140,27 +142,31 @@ def mapper_graph(
         # One set of pivots for all elements: k-means once, on a sample of X.
         pivots = search_pivots(X, metric=clusterer.fast_metric, random_state=clusterer.random_state)
         n_workers = resolve_n_jobs(n_jobs)
+        inner_jobs = n_workers if len(elements) == 1 else 1  # threads go to elements, not inside one
 
-        def cluster_element(e: int) -> np.ndarray:
+        def cluster_element(e: int) -> tuple[np.ndarray, dict]:
             members = elements[e]
-            if members.size == 0 or not np.isfinite(eps_of[e]):
-                return np.full(members.size, -1, dtype=np.int64)
             work: dict = {}
+            if members.size == 0 or not np.isfinite(eps_of[e]):
+                return np.full(members.size, -1, dtype=np.int64), work
             labels, _ = dbscan_rows(
                 X, members, float(eps_of[e]), clusterer.min_samples, metric=clusterer.fast_metric,
-                border=clusterer.border, random_state=clusterer.random_state, n_jobs=n_workers,
+                border=clusterer.border, random_state=clusterer.random_state, n_jobs=inner_jobs,
                 weights=None if sample_weight is None else sample_weight[members], pivots=pivots, stats=work,
             )
-            if stats is not None:
-                for key, value in work.items():
-                    stats[key] = stats.get(key, 0) + value
-            return labels
+            return labels, work
 
         report = scaled(progress, 0.0, 1.0)
         total = max(1, sum(m.size for m in elements))
         labels_per_element, done = [], 0
-        for e in range(len(elements)):
-            labels_per_element.append(cluster_element(e))
+        # Elements on n_jobs threads, one BLAS thread each: much of an element's search is
+        # Python that holds the GIL, so two elements at once keep both cores busy where
+        # threads inside one element do not. Results are taken in element order.
+        for e, (labels, work) in enumerate(threaded_map(cluster_element, range(len(elements)), n_workers)):
+            labels_per_element.append(labels)
+            if stats is not None:
+                for key, value in work.items():
+                    stats[key] = stats.get(key, 0) + value
             done += elements[e].size
             report(done / total, f"cover element {e + 1} of {len(elements)} clustered")
     elif runner is not None:

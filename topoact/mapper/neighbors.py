@@ -30,16 +30,22 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from topoact.mapper.tiles import TileBackend, make_tiles
 
-__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "kmeans_pivots", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms"]
+__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "kmeans_pivots", "reject_zero_rows", "resolve_n_jobs", "one_blas_thread", "row_sqnorms", "threaded_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -58,6 +64,46 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     if n_jobs < 0:
         return max(1, n_cpu + 1 + n_jobs)
     return int(n_jobs)
+
+
+_BLAS: list[ThreadpoolController] = []
+
+
+def one_blas_thread():
+    """Context manager holding BLAS to one thread (thin tiles, or one per worker thread).
+
+    The libraries are found once per process: threadpoolctl's own ``threadpool_limits``
+    scans them again on every call (milliseconds, paid per cover element).
+    """
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def threaded_map(function: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R]:
+    """``function(item)`` for each item, in order, on ``n_jobs`` threads with BLAS held to one thread each.
+
+    At most ``n_jobs + 1`` items are in flight, so a caller that stops early (an error, a
+    cancelled progress callback) waits for the running ones only. With ``n_jobs <= 1``
+    everything runs on the calling thread and BLAS is left as it is.
+    """
+    items = list(items)
+    if n_jobs <= 1 or len(items) < 2:
+        for item in items:
+            yield function(item)
+        return
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        running: deque = deque()
+        try:
+            for item in items:
+                running.append(pool.submit(function, item))
+                if len(running) > n_jobs:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+        finally:
+            for future in running:
+                future.cancel()
 
 
 def array_fingerprint(array: np.ndarray) -> str:
@@ -245,7 +291,7 @@ class EpsilonGraph:
         def work(k: int):
             return self._search_row(int(rows[k]), candidates[k])
 
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             if n_workers <= 1:
                 outcomes = map(work, range(len(rows)))
                 self._collect(outcomes, results, progress)

@@ -47,7 +47,9 @@ from scipy import sparse
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from topoact.mapper.neighbors import exact_within, kmeans_pivots, reject_zero_rows, resolve_n_jobs, row_sqnorms
+from topoact.mapper.neighbors import (
+    exact_within, kmeans_pivots, one_blas_thread, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
+)
 
 __all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots"]
 
@@ -297,6 +299,12 @@ class _PrunedSearch:
         centre_sq = np.einsum("ij,ij->i", centres, centres)
         gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
         pivot_low, pivot_high = self._pivot_ranges(cast)
+        self.centres = centres
+        # Limit of the centre-line test (_across), float32 throughout: the projections' gap
+        # allows for both rows' cast, the float32 dot products (|fl(x.u) - x.u| <=
+        # 1.1 (d + 2) u32 |x| |u|) and the unit vector's rounding to float32.
+        self.line_limit = np.float32(((self.threshold + 2 * cast + 1e-9 * self.threshold) * (1 + 8 * _U32)
+                                      + 2 * (1.1 * (self.dim + 2) + 4) * _U32 * largest_norm) * (1 + 8 * _U32) + 1e-30)
         # float32 copies rounded outwards, and a limit rounded up: the point-to-leaf test
         # (_reach) in float32 only ever keeps more points than the exact bound would.
         self.pivot_low32 = np.nextafter(pivot_low.astype(np.float32), np.float32(-np.inf))
@@ -373,6 +381,29 @@ class _PrunedSearch:
         high = self.point_high[positions]
         gap = np.maximum(self.pivot_low32[leaf] - high, low - self.pivot_high32[leaf]).max(axis=1)
         return gap <= self.reach_limit
+
+    def _across(self, core_a: np.ndarray, core_b: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """The points of ``core_a`` and ``core_b`` (of leaves ``a`` and ``b``) that may be within eps of the other side.
+
+        Along the unit vector u between the two leaves' centres, ``d(p, q) >= |(q - p).u|``:
+        a point of ``a`` projecting more than eps below every point of ``b`` reaches none
+        of them, and the other way round. Leaves on either side of a gap between clusters
+        overlap as balls yet separate along this line, so most of their tile is never
+        computed (``line_limit`` keeps the test rigorous; it only ever keeps more points).
+        """
+        u = self.centres[b] - self.centres[a]
+        length = float(np.sqrt(u @ u))
+        if length == 0.0:
+            return core_a, core_b
+        u = (u / length).astype(np.float32)
+        # Whole leaves are contiguous rows: project them, then pick (no gather of rows).
+        along_a = (self.data[self._leaf_slice(a)] @ u)[core_a - self.start[a]]
+        along_b = (self.data[self._leaf_slice(b)] @ u)[core_b - self.start[b]]
+        keep_a = along_a >= along_b.min() - self.line_limit
+        if not keep_a.any():
+            return core_a[:0], core_b[:0]
+        keep_b = along_b <= along_a[keep_a].max() + self.line_limit
+        return core_a[keep_a], core_b[keep_b]
 
     def _leaf_slice(self, leaf: int) -> slice:
         return slice(int(self.start[leaf]), int(self.start[leaf + 1]))
@@ -662,8 +693,10 @@ class _PrunedSearch:
                 else:
                     if a != b:
                         # Only the core points of each side that may reach the other leaf.
-                        core_a = core_a[self._reach(core_a, b)]
-                        core_b = core_b[self._reach(core_b, a)] if core_a.size else core_b[:0]
+                        core_a, core_b = self._across(core_a, core_b, a, b)
+                        if core_b.size:
+                            core_a = core_a[self._reach(core_a, b)]
+                            core_b = core_b[self._reach(core_b, a)] if core_a.size else core_b[:0]
                         if core_b.size == 0:
                             refresh(a)
                             refresh(b)
@@ -717,17 +750,9 @@ def _hints(within: np.ndarray, rows: np.ndarray, cols: np.ndarray, hint_rows: li
 
 
 def _map(function, items, n_jobs: int) -> list:
-    """``[function(item) ...]`` in order, on ``n_jobs`` threads with BLAS held to one thread each."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    items = list(items)
-    with threadpool_limits(limits=1, user_api="blas"):
-        if n_jobs <= 1 or len(items) < 2:
-            return [function(item) for item in items]
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            return list(pool.map(function, items))
+    """``[function(item) ...]`` in order, on ``n_jobs`` threads, BLAS held to one thread (thin tiles)."""
+    with one_blas_thread():
+        return list(threaded_map(function, items, n_jobs))
 
 
 def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator,
