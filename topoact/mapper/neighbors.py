@@ -178,11 +178,9 @@ class EpsilonGraph:
     _inv_norm: np.ndarray | None = field(default=None, repr=False)  # cosine: 1/|x|, layout order
     _sqnorm: np.ndarray | None = field(default=None, repr=False)  # squared norms used by tiles, layout order
     _examined: np.ndarray | None = field(default=None, repr=False)  # (n_chunks, n_chunks) bool
-    # Edges (first < second, as layout positions) in CSR form over the first end:
-    # the second ends of position p's edges are _edge_second[_edge_ptr[p]:_edge_ptr[p+1]].
-    _edge_second: np.ndarray | None = field(default=None, repr=False)
-    _edge_ptr: np.ndarray | None = field(default=None, repr=False)
-    _edge_matrix: sp.csr_matrix | None = field(default=None, repr=False)  # the edges as CSR, made on first use
+    # Edges (first < second, as layout positions) as a CSR matrix over the first end
+    # (int8 ones, sorted column indices).
+    _edge_matrix: sp.csr_matrix | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -248,8 +246,7 @@ class EpsilonGraph:
         self._tiles.bind(self._rows, self._sqnorm)
         n_chunks = self._layout.n_chunks
         self._examined = np.zeros((n_chunks, n_chunks), dtype=bool)
-        self._edge_second = np.empty(0, dtype=np.int32)
-        self._edge_ptr = np.zeros(self.n_points + 1, dtype=np.int64)
+        self._edge_matrix = sp.csr_matrix((self.n_points, self.n_points), dtype=np.int8)
 
     # ------------------------------------------------------------------ search
     def extend(self, membership: sp.spmatrix, progress=None) -> int:
@@ -316,29 +313,28 @@ class EpsilonGraph:
                 progress(k + 1, total)
 
     def _merge(self, blocks: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
-        """Add per-chunk edge blocks ``(chunk, counts per row, second ends)`` to the CSR."""
+        """Add per-chunk edge blocks ``(chunk, counts per row, second ends)`` to the edge matrix.
+
+        The new edges form their own CSR matrix (each row's block is sorted, rows of one
+        chunk are contiguous), added to the old one by scipy's compiled sum: no pass in
+        Python over the edges already held, which a re-cover of a dense graph would pay
+        for every new element.
+        """
         start = self._layout.chunk_start
-        added = np.zeros(self.n_points, dtype=np.int64)
-        for chunk, counts, _ in blocks:
-            added[start[chunk] : start[chunk + 1]] += counts
-        if not added.any():
+        counts = np.zeros(self.n_points, dtype=np.int64)
+        for chunk, chunk_counts, _ in blocks:
+            counts[start[chunk] : start[chunk + 1]] += chunk_counts
+        if not counts.any():
             return
-        old_counts = np.diff(self._edge_ptr)
-        new_ptr = np.concatenate([[0], np.cumsum(old_counts + added)]).astype(np.int64)
-        second = np.empty(int(new_ptr[-1]), dtype=np.int32)
-        if self._edge_second.size:
-            # Old edges of each position first, then the new ones.
-            old_slots = np.repeat(new_ptr[:-1] - self._edge_ptr[:-1], old_counts) + np.arange(self._edge_second.size)
-            second[old_slots] = self._edge_second
-        for chunk, counts, block_second in blocks:
-            if block_second.size == 0:
-                continue
-            rows = np.arange(start[chunk], start[chunk + 1])
-            base = new_ptr[rows] + old_counts[rows]
-            slots = np.repeat(base - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(block_second.size)
-            second[slots] = block_second
-        self._edge_second, self._edge_ptr = second, new_ptr
-        self._edge_matrix = None
+        # Blocks in chunk order: their second ends concatenate into the rows' CSR order.
+        ordered = sorted((b for b in blocks if b[2].size), key=lambda b: b[0])
+        second = np.concatenate([b[2] for b in ordered])
+        ptr = np.concatenate([[0], np.cumsum(counts)])
+        index_dtype = np.int32 if ptr[-1] + self._edge_matrix.nnz < np.iinfo(np.int32).max else np.int64
+        added = sp.csr_matrix((np.ones(second.size, dtype=np.int8), second.astype(index_dtype), ptr.astype(index_dtype)),
+                              shape=(self.n_points, self.n_points))
+        added.sum_duplicates()  # canonical (sorted rows) for the compiled sum; a check when already so
+        self._edge_matrix = self._edge_matrix + added if self._edge_matrix.nnz else added
 
     def _euclidean_threshold(self) -> float:
         """The radius in the space the chunks live in (unit vectors for cosine)."""
@@ -394,7 +390,7 @@ class EpsilonGraph:
     @property
     def n_edges(self) -> int:
         """Number of point pairs found within eps so far."""
-        return int(self._edge_second.size)
+        return int(self._edge_matrix.nnz)
 
     def element_graph(self, members: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
         """The epsilon-graph among ``members`` (row indices) as a one-way CSR matrix.
@@ -416,11 +412,6 @@ class EpsilonGraph:
         local_of_member = np.empty(members.size, dtype=np.int64)
         local_of_member[order] = np.arange(members.size)
         sorted_positions = positions[order]
-        if self._edge_matrix is None or self._edge_matrix.nnz != self._edge_second.size:
-            self._edge_matrix = sp.csr_matrix(
-                (np.ones(self._edge_second.size, dtype=np.int8), self._edge_second, self._edge_ptr),
-                shape=(self.n_points, self.n_points),
-            )
         sub = self._edge_matrix[sorted_positions][:, sorted_positions]
         sub.sort_indices()
         return sub, local_of_member
