@@ -1,5 +1,7 @@
 """The pruned exact DBSCAN (topoact.mapper.pruned): the labels of scikit-learn and of the shared epsilon-graph."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,8 +11,9 @@ from scipy.spatial.distance import pdist
 from sklearn.neighbors import NearestNeighbors
 
 from topoact.mapper import Mapper
+from topoact.mapper.builder import PROCESS_MIN_ROWS
 from topoact.mapper.cluster import dbscan_graph_labels
-from topoact.mapper.neighbors import EpsilonGraph, threaded_map
+from topoact.mapper.neighbors import EpsilonGraph, forked_map, threaded_map
 from topoact.mapper.pruned import pruned_dbscan
 from topoact.synthetic import relu_gaussian_mixture
 
@@ -145,6 +148,29 @@ def test_threaded_map_keeps_the_order_and_stops_with_its_caller():
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     results.close()  # as when a progress callback raises: no more items start
     assert len(started) <= 3 + 3
+
+
+def test_forked_map_runs_in_other_processes_in_order():
+    # A closure over an array: forked workers inherit both, nothing is pickled but items.
+    data = np.arange(1000) * 3
+    results = list(forked_map(lambda i: (int(data[i]), os.getpid()), range(40), 2))
+    assert [value for value, _ in results] == [int(data[i]) for i in range(40)]
+    assert os.getpid() not in {pid for _, pid in results}
+
+
+def test_a_worker_process_that_dies_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="a worker process died .*retry with n_jobs=1"):
+        list(forked_map(lambda i: os._exit(3) if i == 5 else i, range(20), 2))
+
+
+def test_a_large_mapper_on_worker_processes_equals_one_thread():
+    # Every point is in an element: from 20,000 element rows on, n_jobs=2 forks worker processes.
+    X, _ = relu_gaussian_mixture(PROCESS_MIN_ROWS, dim=24, n_clusters=6, seed=4)
+    params = dict(n_intervals=10, overlap=0.3, eps="hausdorff", min_samples=8)
+    single = Mapper(**params, n_jobs=1).fit(X)
+    forked = Mapper(**params, n_jobs=2).fit(X)
+    assert single.graph_ == forked.graph_ and single.graph_.n_nodes > 6
+    assert single.search_stats_ == forked.search_stats_
 
 
 def test_the_same_labels_for_any_number_of_threads_and_any_seed():

@@ -37,7 +37,7 @@ MAPPER_FLAGS: dict[str, tuple[str, str]] = {
     "min_cluster_size": ("--min-cluster-size", "HDBSCAN's smallest cluster (--clusterer hdbscan)"),
     "metric": ("--metric", "distance between activation vectors"),
     "min_intersection": ("--min-intersection", "shared members an edge needs"),
-    "n_jobs": ("--jobs", "threads (-1: all cores)"),
+    "n_jobs": ("--jobs", "parallel workers (-1: all cores; processes for large inputs)"),
 }
 
 #: The order in which the valid names of a parameter are listed (else alphabetical).

@@ -18,7 +18,7 @@ from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import (
-    EpsilonGraph, array_fingerprint, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
+    EpsilonGraph, array_fingerprint, forked_map, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
 )
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
@@ -28,6 +28,10 @@ from topoact.mapper.tiles import NumpyTiles, make_tiles
 from topoact.progress import Progress, counting, scaled
 
 __all__ = ["Mapper", "mapper_graph", "check_data"]
+
+#: From this many element rows in all (overlaps counted), ``n_jobs > 1`` clusters the cover
+#: elements on forked processes rather than threads.
+PROCESS_MIN_ROWS = 20_000
 
 
 def check_data(X) -> np.ndarray:
@@ -94,8 +98,9 @@ def mapper_graph(
     min_intersection : int, default=1
         Members two nodes must share for an edge.
     n_jobs : int or None
-        Threads: inside each element's pruned DBSCAN, or across elements for a
-        generic clusterer.
+        Workers across the cover elements: forked processes for the pruned DBSCAN from
+        ``PROCESS_MIN_ROWS`` element rows on (where fork is available), threads below
+        that and for a generic clusterer; threads inside the element when there is one.
     params : dict, optional
         Recorded in the graph.
     engine : 'local' or ElementRunner, default='local'
@@ -159,10 +164,13 @@ def mapper_graph(
         report = scaled(progress, 0.0, 1.0)
         total = max(1, sum(m.size for m in elements))
         labels_per_element, done = [], 0
-        # Elements on n_jobs threads, one BLAS thread each: much of an element's search is
-        # Python that holds the GIL, so two elements at once keep both cores busy where
-        # threads inside one element do not. Results are taken in element order.
-        for e, (labels, work) in enumerate(threaded_map(cluster_element, range(len(elements)), n_workers)):
+        # Elements on n_jobs workers, one BLAS thread each, results in element order. Much
+        # of an element's search is Python that holds the interpreter lock: large inputs
+        # go to forked processes (which share X), small ones to threads (a fork costs
+        # more than their whole search).
+        total_rows = sum(m.size for m in elements)
+        parallel_map = forked_map if total_rows >= PROCESS_MIN_ROWS else threaded_map
+        for e, (labels, work) in enumerate(parallel_map(cluster_element, range(len(elements)), n_workers)):
             labels_per_element.append(labels)
             if stats is not None:
                 for key, value in work.items():
@@ -282,7 +290,9 @@ class Mapper(BaseEstimator):
     min_intersection : int >= 1, default=1
         Shared members needed for an edge.
     n_jobs : int or None, default=None
-        Threads (scikit-learn convention). The graph does not depend on it.
+        Workers (scikit-learn convention): the cover elements are clustered in parallel,
+        on forked processes for large inputs (they share X), else on threads. The graph
+        does not depend on it.
     random_state : int, default=0
         Seed for the eps sample and the search pivots.
     engine : "local" or ElementRunner, default="local"

@@ -29,10 +29,13 @@ How the search stays exact and fast:
 from __future__ import annotations
 
 import hashlib
+import itertools
+import multiprocessing
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,7 +45,10 @@ from threadpoolctl import ThreadpoolController
 
 from topoact.mapper.tiles import TileBackend, make_tiles
 
-__all__ = ["EpsilonGraph", "array_fingerprint", "exact_within", "kmeans_pivots", "reject_zero_rows", "resolve_n_jobs", "one_blas_thread", "row_sqnorms", "threaded_map"]
+__all__ = [
+    "EpsilonGraph", "array_fingerprint", "can_fork", "exact_within", "forked_map", "kmeans_pivots",
+    "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms", "threaded_map",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -104,6 +110,58 @@ def threaded_map(function: Callable[[T], R], items: Iterable[T], n_jobs: int) ->
         finally:
             for future in running:
                 future.cancel()
+
+
+#: Work of the running :func:`forked_map` calls, by token: what a forked worker looks up.
+_FORKED: dict[int, Callable] = {}
+_FORK_TOKENS = itertools.count()
+
+
+def _run_forked(token: int, item):
+    return _FORKED[token](item)
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked here (they then share the caller's arrays)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def forked_map(function: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R]:
+    """``function(item)`` for each item, in order, on ``n_jobs`` forked processes, BLAS held to one thread each.
+
+    Threads share one interpreter lock, and much of a cover element's search is Python;
+    forked processes run it on every core. They inherit the caller's memory (the data,
+    the pivots, ``function`` itself: nothing is pickled but the items and the results),
+    read-only in practice. At most ``2 n_jobs`` items are in flight. A worker that dies
+    (the system out of memory) raises a :class:`RuntimeError` that says so.
+    """
+    items = list(items)
+    if n_jobs <= 1 or len(items) < 2 or not can_fork():
+        yield from threaded_map(function, items, n_jobs)
+        return
+    token = next(_FORK_TOKENS)
+    _FORKED[token] = function  # before the pool forks its workers (on the first submit)
+    try:
+        with one_blas_thread(), ProcessPoolExecutor(
+            max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")
+        ) as pool:
+            running: deque = deque()
+            try:
+                for item in items:
+                    running.append(pool.submit(_run_forked, token, item))
+                    if len(running) > 2 * n_jobs:
+                        yield running.popleft().result()
+                while running:
+                    yield running.popleft().result()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    "a worker process died (often: the system ran out of memory); retry with n_jobs=1"
+                ) from error
+            finally:
+                for future in running:
+                    future.cancel()
+    finally:
+        del _FORKED[token]
 
 
 def array_fingerprint(array: np.ndarray) -> str:
