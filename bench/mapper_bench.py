@@ -75,7 +75,7 @@ def worker_private_kib() -> int:
 
 
 class WorkerMemory:
-    """Peak of :func:`worker_private_kib` while the block runs, sampled every 20 ms on a thread.
+    """Peak of :func:`worker_private_kib` while the block runs, sampled every 100 ms on a thread.
 
     Added to this process's own peak it bounds the fit's extra memory from above (the two
     peaks need not coincide); a peak shorter than a sample can be missed.
@@ -87,7 +87,7 @@ class WorkerMemory:
         self.peak_kib, self._stop = 0, threading.Event()
 
         def sample():
-            while not self._stop.wait(0.02):
+            while not self._stop.wait(0.1):
                 self.peak_kib = max(self.peak_kib, worker_private_kib())
 
         self._thread = threading.Thread(target=sample, daemon=True)
@@ -310,7 +310,7 @@ def main() -> int:
         f"topoact: n_jobs {j1} and {jn}, BLAS limited to 1 per worker (speed-up: the n_jobs={jn} run; from "
         f"{PROCESS_MIN_ROWS:,} element rows on its workers are forked processes, below that threads); "
         f"KeplerMapper: scikit-learn defaults ({blas}). Peak extra memory: VmHWM minus RSS before the fit, "
-        "input already loaded, plus the peak private memory of topoact's worker processes (sampled every 20 ms). "
+        "input already loaded, plus the peak private memory of topoact's worker processes (sampled every 100 ms). "
         "topoact runs Mapper's defaults: each cover element clustered by the pruned exact "
         "DBSCAN (`topoact/mapper/pruned.py`: core tests stop at min_samples neighbours, leaf pairs already joined "
         "are skipped, no epsilon-graph is listed). Re-cover: the fitted estimator refit with another cover "
