@@ -252,7 +252,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     jobs = [resolve_n_jobs(j) for j in args.jobs]
     blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info())
-    print(f"topoact threads: {jobs} (BLAS 1 per thread); KeplerMapper: {blas}; cores: {os.cpu_count()}", flush=True)
+    print(f"topoact n_jobs: {jobs} (BLAS 1 per worker); KeplerMapper: {blas}; cores: {os.cpu_count()}", flush=True)
     # (label, data kind, make X)
     cases: list[tuple[str, str, object]] = []
     for n in args.sizes:
@@ -319,7 +319,7 @@ def main() -> int:
         "re-covers (pairs already examined are not examined again); its graph is checked against the default's. "
         "Identical: same node member sets and same number of edges as KeplerMapper, for every thread count.",
         "",
-        f"| N | D | data | eps | topoact s ({j1} thr.) | topoact s ({jn} thr.) | KeplerMapper s | speed-up | identical graph "
+        f"| N | D | data | eps | topoact s (n_jobs={j1}) | topoact s (n_jobs={jn}) | KeplerMapper s | speed-up | identical graph "
         "| nodes | edges | topoact extra MiB | KeplerMapper extra MiB | X MiB | re-cover s (40 int. / 25 % ov.) "
         "| warm_start: first fit s | warm_start: re-cover s |",
         "|---:|---:|:---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -343,7 +343,7 @@ def main() -> int:
             f"| {identical} | {best['nodes']} | {best['edges']} | {best['peak_extra_mib']:.0f} | {their_mem} "
             f"| {x_mib:.0f} | {recover} | {warm_fit} | {warm_recover} |"
         )
-    lines += ["", f"topoact stage seconds per row ({jn} threads), distances computed and leaf pairs skipped "
+    lines += ["", f"topoact stage seconds per row (n_jobs={jn}), distances computed and leaf pairs skipped "
               "(all pairs of a row: N^2/2):", ""]
     for n, dim, kind, eps, ours, theirs, same, x_mib in rows:
         best = ours[jn]
