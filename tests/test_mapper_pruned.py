@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import DBSCAN as SklearnDBSCAN
 from scipy.spatial.distance import pdist
@@ -14,7 +14,7 @@ from topoact.mapper import Mapper
 from topoact.mapper.builder import PROCESS_MIN_ROWS
 from topoact.mapper.cluster import dbscan_graph_labels
 from topoact.mapper.neighbors import EpsilonGraph, forked_map, threaded_map
-from topoact.mapper.pruned import pruned_dbscan
+from topoact.mapper.pruned import pruned_dbscan, sparse_nonzero
 from topoact.synthetic import relu_gaussian_mixture
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -78,6 +78,7 @@ def test_subsets_weights_and_borders_equal_the_shared_epsilon_graph(cloud, quant
     X, rng = cloud
     n = len(X)
     rows = np.flatnonzero(rng.random(n) < 0.7)
+    assume(rows.size > 0)  # (an empty subset has no epsilon-graph to compare with)
     eps = kth_distance(X, "euclidean", quantile)
     weights = rng.integers(1, 4, size=rows.size).astype(np.float64)
     graph = EpsilonGraph.build(X[rows], np.zeros((rows.size, 1)), eps, chunk_size=16, n_pivots=4)
@@ -148,6 +149,17 @@ def test_threaded_map_keeps_the_order_and_stops_with_its_caller():
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     results.close()  # as when a progress callback raises: no more items start
     assert len(started) <= 3 + 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 70), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
+def test_sparse_nonzero_equals_numpy(n_rows, n_cols, density, seed):
+    # Any shape (sizes that are not a multiple of 8 included), any density, and a view.
+    mask = np.random.default_rng(seed).random((n_rows, n_cols)) < density
+    for m in (mask, mask[::2], mask[:, 1:]):
+        rows, cols = sparse_nonzero(m)
+        expected_rows, expected_cols = np.nonzero(m)
+        assert np.array_equal(rows, expected_rows) and np.array_equal(cols, expected_cols)
 
 
 def test_forked_map_runs_in_other_processes_in_order():

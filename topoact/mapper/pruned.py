@@ -51,7 +51,7 @@ from topoact.mapper.neighbors import (
     exact_within, kmeans_pivots, one_blas_thread, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
 )
 
-__all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots"]
+__all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots", "sparse_nonzero"]
 
 _U32 = float(np.finfo(np.float32).eps) / 2
 _U64 = float(np.finfo(np.float64).eps) / 2
@@ -531,13 +531,21 @@ class _PrunedSearch:
             at = np.searchsorted(cols, rows[pending]).clip(max=cols.size - 1)
             itself = cols[at] == rows[pending]
             within[np.flatnonzero(itself), at[itself]] = False
-            count[pending] += within.sum(axis=1) if weights is None else within @ weights[cols]
-            hint_rows, hint_cols = _hints(within, rows[pending], cols, hint_rows, hint_cols)
+            # These rows are mostly non-core: few pairs per tile. Counts, hints and pairs all
+            # come from one list of the tile's pairs (row-major), not from passes over it.
+            ri, ci = sparse_nonzero(within)
+            weight = None if weights is None else weights[cols[ci]]
+            count[pending] += np.bincount(ri, weights=weight, minlength=pending.size)
+            if ri.size:
+                first = np.flatnonzero(np.r_[True, ri[1:] != ri[:-1]])
+                last = np.r_[first[1:], ri.size] - 1
+                hint_rows += [rows[pending[ri[first]]]] * 2
+                hint_cols += [cols[ci[first]], cols[ci[last]]]
             still = count[pending] < min_samples
-            ri, ci = np.nonzero(within[still])
+            keep = still[ri]
+            found_rows.append(rows[pending[ri[keep]]])
+            found_cols.append(cols[ci[keep]])
             pending = pending[still]
-            found_rows.append(rows[pending[ri]])
-            found_cols.append(cols[ci])
         is_core = count >= min_samples
         point = np.concatenate(found_rows).astype(np.int64) if found_rows else np.empty(0, dtype=np.int64)
         neighbour = np.concatenate(found_cols).astype(np.int64) if found_cols else np.empty(0, dtype=np.int64)
@@ -590,7 +598,7 @@ class _PrunedSearch:
                 keep = [np.isin(r, pending[still]) for r in found_rows]
                 found_rows = [r[m] for r, m in zip(found_rows, keep)]
                 found_cols = [c[m] for c, m in zip(found_cols, keep)]
-            ri, ci = np.nonzero(within[still])
+            ri, ci = sparse_nonzero(within[still])
             pending = pending[still]
             found_rows.append(pending[ri])
             found_cols.append(cols[ci])
@@ -727,6 +735,23 @@ class _PrunedSearch:
         component = np.full(n, -1, dtype=np.int64)
         component[core] = find(core)
         return component
+
+
+def sparse_nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a C-contiguous 2-D bool matrix, fast when few entries are set.
+
+    Eight entries are read as one 64-bit word: only the words that are not zero are
+    looked into. Same pairs, same (row-major) order as ``np.nonzero``.
+    """
+    if not mask.flags.c_contiguous:
+        return np.nonzero(mask)
+    n_cols = mask.shape[1]
+    flat = mask.reshape(-1)
+    whole = flat.size - flat.size % 8  # the last few entries, if any, on their own
+    words = np.flatnonzero(flat[:whole].view(np.uint64) != 0)  # nonzero() of a bool array is the fast one
+    word_row, byte = np.nonzero(flat[:whole].reshape(-1, 8)[words])
+    index = np.concatenate([words[word_row] * 8 + byte, np.flatnonzero(flat[whole:]) + whole])
+    return np.divmod(index, n_cols)
 
 
 def _group(values: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
