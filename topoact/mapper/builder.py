@@ -169,8 +169,12 @@ def mapper_graph(
         # go to forked processes (which share X), small ones to threads (a fork costs
         # more than their whole search).
         total_rows = sum(m.size for m in elements)
-        parallel_map = forked_map if total_rows >= PROCESS_MIN_ROWS else threaded_map
-        for e, (labels, work) in enumerate(parallel_map(cluster_element, range(len(elements)), n_workers)):
+        if total_rows >= PROCESS_MIN_ROWS:
+            # Largest elements first (their search grows faster than their size).
+            results = forked_map(cluster_element, range(len(elements)), n_workers, cost=[m.size for m in elements])
+        else:
+            results = threaded_map(cluster_element, range(len(elements)), n_workers)
+        for e, (labels, work) in enumerate(results):
             labels_per_element.append(labels)
             if stats is not None:
                 for key, value in work.items():

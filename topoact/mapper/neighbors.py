@@ -33,7 +33,7 @@ import itertools
 import multiprocessing
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -126,40 +126,44 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def forked_map(function: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R]:
+def forked_map(
+    function: Callable[[T], R], items: Iterable[T], n_jobs: int, cost: Sequence[float] | None = None,
+) -> Iterator[R]:
     """``function(item)`` for each item, in order, on ``n_jobs`` forked processes, BLAS held to one thread each.
 
     Threads share one interpreter lock, and much of a cover element's search is Python;
     forked processes run it on every core. They inherit the caller's memory (the data,
     the pivots, ``function`` itself: nothing is pickled but the items and the results),
-    read-only in practice. At most ``2 n_jobs`` items are in flight. A worker that dies
-    (the system out of memory) raises a :class:`RuntimeError` that says so.
+    read-only in practice. Every item is queued at once, the costliest first (``cost``,
+    one number per item: the workers then finish together); results are still given in
+    item order, and a caller that stops early cancels the items not yet started. A
+    worker that dies (the system out of memory) raises a :class:`RuntimeError` that
+    says so.
     """
     items = list(items)
     if n_jobs <= 1 or len(items) < 2 or not can_fork():
         yield from threaded_map(function, items, n_jobs)
         return
+    order = range(len(items)) if cost is None else np.argsort(-np.asarray(cost, dtype=np.float64), kind="stable")
     token = next(_FORK_TOKENS)
     _FORKED[token] = function  # before the pool forks its workers (on the first submit)
     try:
         with one_blas_thread(), ProcessPoolExecutor(
             max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")
         ) as pool:
-            running: deque = deque()
+            futures: list = [None] * len(items)
             try:
-                for item in items:
-                    running.append(pool.submit(_run_forked, token, item))
-                    if len(running) > 2 * n_jobs:
-                        yield running.popleft().result()
-                while running:
-                    yield running.popleft().result()
+                for k in order:
+                    futures[k] = pool.submit(_run_forked, token, items[k])
+                for future in futures:
+                    yield future.result()
             except BrokenProcessPool as error:
                 raise RuntimeError(
                     "a worker process died (often: the system ran out of memory); retry with n_jobs=1"
                 ) from error
             finally:
-                for future in running:
-                    future.cancel()
+                for future in futures:
+                    future.cancel()  # a no-op for those done or running
     finally:
         del _FORKED[token]
 
