@@ -170,6 +170,23 @@ def test_forked_map_runs_in_other_processes_in_order():
     assert os.getpid() not in {pid for _, pid in results}
 
 
+def test_forked_map_cancels_what_has_not_started_when_its_caller_stops():
+    import multiprocessing
+
+    started = multiprocessing.Value("i", 0)  # shared with the forked workers
+    block = np.random.default_rng(0).random((300, 300))
+
+    def work(i):
+        with started.get_lock():
+            started.value += 1
+        return float(np.linalg.matrix_power(block, 8).sum()) * 0 + i  # a few ms each
+
+    results = forked_map(work, range(400), 2)
+    assert [next(results) for _ in range(2)] == [0, 1]
+    results.close()
+    assert started.value < 200
+
+
 def test_a_worker_process_that_dies_is_a_clear_error():
     with pytest.raises(RuntimeError, match="a worker process died .*retry with n_jobs=1"):
         list(forked_map(lambda i: os._exit(3) if i == 5 else i, range(20), 2))
