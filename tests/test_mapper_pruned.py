@@ -13,7 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 from topoact.mapper import Mapper
 from topoact.mapper.builder import PROCESS_MIN_ROWS
 from topoact.mapper.cluster import dbscan_graph_labels
-from topoact.mapper.neighbors import EpsilonGraph, forked_map, threaded_map
+from topoact.mapper.neighbors import EpsilonGraph, forked_map, search_pivots, threaded_map
 from topoact.mapper.pruned import pruned_dbscan, sparse_nonzero
 from topoact.synthetic import relu_gaussian_mixture
 
@@ -149,6 +149,27 @@ def test_threaded_map_keeps_the_order_and_stops_with_its_caller():
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     results.close()  # as when a progress callback raises: no more items start
     assert len(started) <= 3 + 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(40, 3000), st.integers(1, 300), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from(["euclidean", "cosine"]), st.floats(0.0, 1e4), st.integers(0, 2**31 - 1))
+def test_pivot_table_bounds_hold_every_exact_distance(n, dim, dtype, metric, offset, seed):
+    # Far from the origin (offset) float32 products lose most digits: the bounds must widen.
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, dim)) * rng.uniform(0.01, 10) + offset).astype(dtype)
+    X[0] = X[1]  # duplicates: distances to a pivot at 0 apart
+    rows = np.sort(rng.choice(n, n // 2, replace=False)) if seed % 2 else None
+    table = search_pivots(X, rows, metric=metric, random_state=seed % 7, n_jobs=2 if seed % 3 else 1)
+    exact = np.asarray(X if rows is None else X[rows], dtype=np.float64)
+    if metric == "cosine":
+        exact = exact / np.linalg.norm(exact, axis=1, keepdims=True)
+    distance = np.sqrt(((exact[:, None, :] - table.pivots[None, :, :]) ** 2).sum(axis=2))
+    low, high = table.lookup(rows)
+    assert np.all(low <= distance) and np.all(distance <= high)
+    # And tight: within a few float32 rounding bounds of the norms (sqrt(gamma) ~ 1e-2 at 300-D).
+    scale = np.linalg.norm(exact, axis=1)[:, None] + np.linalg.norm(table.pivots, axis=1)[None, :]
+    assert low.dtype == np.float32 and np.all(high - low <= 0.05 * scale + 1e-6)
 
 
 @settings(max_examples=60, deadline=None)

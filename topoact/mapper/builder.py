@@ -18,11 +18,11 @@ from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import (
-    EpsilonGraph, array_fingerprint, forked_map, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
+    EpsilonGraph, array_fingerprint, forked_map, reject_zero_rows, resolve_n_jobs, row_sqnorms, search_pivots,
+    threaded_map,
 )
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
-from topoact.mapper.pruned import search_pivots
 from topoact.mapper.scale import ADAPTIVE_FACTOR, cmo_resolution, element_scales
 from topoact.mapper.tiles import NumpyTiles, make_tiles
 from topoact.progress import Progress, counting, scaled
@@ -145,8 +145,8 @@ def mapper_graph(
         if clusterer.fast_metric == "cosine":
             reject_zero_rows(row_sqnorms(X))  # once for X, not per element
         # One set of pivots for all elements: k-means once, on a sample of X.
-        pivots = search_pivots(X, metric=clusterer.fast_metric, random_state=clusterer.random_state)
         n_workers = resolve_n_jobs(n_jobs)
+        pivots = search_pivots(X, metric=clusterer.fast_metric, random_state=clusterer.random_state, n_jobs=n_workers)
         inner_jobs = n_workers if len(elements) == 1 else 1  # threads go to elements, not inside one
 
         def cluster_element(e: int) -> tuple[np.ndarray, dict]:

@@ -46,8 +46,8 @@ from threadpoolctl import ThreadpoolController
 from topoact.mapper.tiles import TileBackend, make_tiles
 
 __all__ = [
-    "EpsilonGraph", "array_fingerprint", "can_fork", "exact_within", "forked_map", "kmeans_pivots",
-    "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms", "threaded_map",
+    "EpsilonGraph", "PivotTable", "array_fingerprint", "can_fork", "exact_within", "forked_map", "kmeans_pivots",
+    "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms", "search_pivots", "threaded_map",
 ]
 
 T = TypeVar("T")
@@ -551,6 +551,104 @@ def kmeans_pivots(sample: np.ndarray, n_pivots: int, random_state: int) -> np.nd
         )
 
 
+@dataclass(frozen=True)
+class PivotTable:
+    """Bounds on the distances of rows of ``X`` to k-means pivots: one table per Mapper.
+
+    Built once by :func:`search_pivots` (float32 products). For each row and pivot,
+    ``low <= d(x, p) <= high`` holds for the exact row (float64, unit length for
+    cosine) and the pivot, whatever the rounding: float32 values rounded outwards from
+    a rigorous error bound. Pruning with them never changes a decision; pivots steer
+    the work only. The shared epsilon-graph's layout and the pruned DBSCAN's leaves
+    both read them.
+    """
+
+    pivots: np.ndarray  # (n_pivots, n_features) float32 values held as float64
+    low: np.ndarray  # (n_rows, n_pivots) float32
+    high: np.ndarray  # (n_rows, n_pivots) float32
+    position: np.ndarray | None  # X row -> table row (None: the table covers X in order)
+
+    @property
+    def n_pivots(self) -> int:
+        return int(self.pivots.shape[0])
+
+    def lookup(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``low`` and ``high`` of X ``rows`` (all rows of the table for None)."""
+        if rows is None:
+            return self.low, self.high
+        at = rows if self.position is None else self.position[rows]
+        return self.low[at], self.high[at]
+
+
+def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str = "euclidean",
+                  random_state: int = 0, n_pivots: int = 64, points_per_pivot: int = 32,
+                  n_jobs: int | None = None) -> PivotTable:
+    """The :class:`PivotTable` of ``X[rows]`` (all rows by default).
+
+    Pivots are the k-means centres of a seeded sample (of unit vectors for cosine), at
+    most one per ``points_per_pivot`` rows. Every row's distance to them is one float32
+    product; its bound allows for the product (``|fl(d^2) - d^2| <= gamma (|x|^2 + |p|^2)``),
+    the square root, and the rows' float32 cast (float64 X, or unit length for cosine,
+    normalised in float64). ``n_jobs`` threads share the rows; the table does not depend on it.
+    """
+    all_rows = rows is None
+    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    n_pivots = int(max(1, min(n_pivots, rows.size // max(points_per_pivot, 1), rows.size)))
+    rng = np.random.default_rng(random_state)
+    sample = np.asarray(X[np.sort(rng.choice(rows, min(rows.size, 32 * n_pivots), replace=False))], dtype=np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(sample, axis=1, keepdims=True)
+        sample = sample / np.where(norms > 0, norms, 1.0)
+    pivots32 = kmeans_pivots(sample, n_pivots, random_state).astype(np.float32)
+    pivots = pivots32.astype(np.float64)  # the pivots are the float32 points themselves
+    pivot_sq = np.einsum("ij,ij->i", pivots, pivots)
+    pivot_sq32 = np.nextafter(pivot_sq.astype(np.float32), np.float32(np.inf))  # rounded up
+    dim = X.shape[1]
+    gamma = 1.1 * (2 * dim + 8) * _U32  # |float32 d^2 - d^2| <= gamma (|x|^2 + |p|^2)
+    # The float32 rows lie within cast_error |x| of the exact ones.
+    cast_error = 0.0 if (X.dtype == np.float32 and metric != "cosine") else 4.0 * _U32
+    low = np.empty((rows.size, n_pivots), dtype=np.float32)
+    high = np.empty((rows.size, n_pivots), dtype=np.float32)
+    down, up = np.float32(-np.inf), np.float32(np.inf)
+
+    def bound_block(s: int) -> None:
+        if metric == "cosine":
+            block64 = np.asarray(X[rows[s : s + 8192]], dtype=np.float64)
+            norms = np.sqrt(np.einsum("ij,ij->i", block64, block64))
+            block = (block64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
+            del block64
+        else:
+            block = np.asarray(X[rows[s : s + 8192]], dtype=np.float32)
+        block_sq = np.einsum("ij,ij->i", block, block)
+        row_sq = block_sq * np.float32(1.0 + 2 * gamma) + np.float32(1e-30)  # upper bounds of |x|^2
+        d = block @ pivots32.T
+        d *= -2.0
+        d += block_sq[:, None]
+        d += pivot_sq32[None, :]
+        np.maximum(d, 0.0, out=d)
+        np.sqrt(d, out=d)
+        e2 = (row_sq[:, None] + pivot_sq32[None, :]) * np.float32(gamma)
+        # |d - d~| = |d^2 - d~^2| / (d + d~) <= min(sqrt(E), E / d~); plus the square root's
+        # rounding and the rows' cast. Computed in float32: its own few roundings (all terms
+        # positive, under 16 u32 relative) are covered by the factor 1.0001.
+        error = np.minimum(np.sqrt(e2), e2 / np.maximum(d, np.float32(1e-30)))
+        error += d * np.float32(4 * _U32)
+        if cast_error:
+            error += (np.sqrt(row_sq) * np.float32(cast_error))[:, None]
+        error *= np.float32(1.0001)
+        np.nextafter(d - error, down, out=low[s : s + 8192])
+        np.nextafter(d + error, up, out=high[s : s + 8192])
+
+    # Blocks on threads: their numpy passes release the interpreter lock.
+    for _ in threaded_map(bound_block, range(0, rows.size, 8192), resolve_n_jobs(n_jobs)):
+        pass
+    position = None
+    if not all_rows:
+        position = np.full(X.shape[0], -1, dtype=np.int64)
+        position[rows] = np.arange(rows.size)
+    return PivotTable(pivots, low, high, position)
+
+
 def _make_layout(
     X: np.ndarray,
     inv_norm: np.ndarray | None,
@@ -561,67 +659,19 @@ def _make_layout(
 ) -> _Layout:
     """Group points by nearest pivot, then cut each group into lens-sorted chunks.
 
-    With ``inv_norm`` (cosine metric) the rows are scaled to unit length first.
+    With ``inv_norm`` (cosine metric) the pivots and their distances are those of the unit vectors.
     """
     n = X.shape[0]
     n_pivots = int(max(1, min(n_pivots, n // max(chunk_size, 1) + 1, n)))
-
-    def rows(start: int, stop: int | None = None, index: np.ndarray | None = None) -> np.ndarray:
-        block = np.asarray(X[index] if index is not None else X[start:stop], dtype=np.float64)
-        if inv_norm is not None:
-            # Out of place: a slice of a float64 X is a view of the caller's data.
-            block = block * (inv_norm[index] if index is not None else inv_norm[start:stop])[:, None]
-        return block
-
     # Pivots: k-means centres of a seeded sample, so that groups follow the data's
-    # clusters (random points prune about half as well). They steer the work only,
-    # never the result.
-    sample = np.sort(np.random.default_rng(random_state).choice(n, min(n, 32 * n_pivots), replace=False))
-    pivots = kmeans_pivots(rows(0, index=sample), n_pivots, random_state)
-    # Distances to the pivots in float32 BLAS (half the time of float64, no float64
-    # copy of X), each with a rigorous error bound that widens the chunk's range, so
-    # the pruning stays exact: pivots only steer the work.
-    pivots32 = np.ascontiguousarray(pivots, dtype=np.float32)
-    pivot_sq = np.einsum("ij,ij->i", pivots32.astype(np.float64), pivots32.astype(np.float64))
-    dim = X.shape[1]
-    gamma = 1.1 * (2 * dim + 8) * _U32  # |float32 d^2 - d^2| <= gamma (|x|^2 + |p|^2)
-    # The float32 rows differ from the exact ones by at most cast_error * |x| (casting a
-    # float64 X, or scaling to unit length for cosine).
-    cast_error = 0.0 if (X.dtype == np.float32 and inv_norm is None) else 4.0 * _U32
-
-    def rows32(start: int, stop: int) -> np.ndarray:
-        block = np.asarray(X[start:stop], dtype=np.float32)
-        if inv_norm is not None:
-            block = block * inv_norm[start:stop, None].astype(np.float32)
-        return block
-
-    def distance_error(d: np.ndarray, row_sq: np.ndarray) -> np.ndarray:
-        """Bound on |stored distance - exact distance| for float32 distances ``d`` of rows with ``row_sq``."""
-        e2 = gamma * (row_sq[:, None] + pivot_sq[None, :])
-        # |d - d~| = |d^2 - d~^2| / (d + d~) <= min(sqrt(E), E / d~); plus the square
-        # root's rounding and the rows' cast.
-        d64 = d.astype(np.float64)
-        return (np.minimum(np.sqrt(e2), e2 / np.maximum(d64, 1e-30)) + 2 * _U32 * d64
-                + cast_error * np.sqrt(row_sq)[:, None])
-
-    dist = np.empty((n, n_pivots), dtype=np.float32)
-    row_sq = np.empty(n, dtype=np.float64)  # upper bounds of the float32 rows' squared norms
-    for s in range(0, n, 8192):
-        block = rows32(s, s + 8192)
-        block_sq = np.einsum("ij,ij->i", block, block)
-        row_sq[s : s + 8192] = block_sq.astype(np.float64) * (1.0 + gamma) + 1e-30
-        d2 = block @ pivots32.T
-        d2 *= -2.0
-        d2 += block_sq[:, None]
-        d2 += pivot_sq.astype(np.float32)[None, :]
-        np.maximum(d2, 0.0, out=d2)
-        np.sqrt(d2, out=d2)
-        dist[s : s + 8192] = d2
-    group = dist.argmin(axis=1)
-    # Storing the float64 bounds of a chunk's range as float64 loses nothing; the
-    # slack only covers the float32 storage of the distances themselves.
-    largest = float(np.sqrt(row_sq.max())) + float(np.sqrt(pivot_sq.max()))
-    pivot_slack = 4 * _U32 * largest + 1e-12
+    # clusters (random points prune about half as well), with float32 distance bounds
+    # that keep the pruning exact (one PivotTable, as the pruned DBSCAN reads).
+    table = search_pivots(X, metric="euclidean" if inv_norm is None else "cosine", random_state=random_state,
+                          n_pivots=n_pivots, points_per_pivot=1)
+    n_pivots = table.n_pivots
+    group = table.low.argmin(axis=1)
+    # gap() subtracts float32 bounds in float64: exact but for values far apart in scale.
+    pivot_slack = 1e-12 * (1.0 + float(table.high.max()))
 
     order_parts: list[np.ndarray] = []
     chunk_sizes: list[int] = []
@@ -648,13 +698,11 @@ def _make_layout(
         last = min(max(last, first + 1), n_chunks)
         lo, hi = int(chunk_start[first]), int(chunk_start[last])
         idx = order[lo:hi]
-        block = dist[idx]
-        error = distance_error(block, row_sq[idx])
         offsets = chunk_start[first:last] - lo
-        pivot_low[first:last] = np.minimum.reduceat(block - error, offsets, axis=0)
-        pivot_high[first:last] = np.maximum.reduceat(block + error, offsets, axis=0)
+        pivot_low[first:last] = np.minimum.reduceat(table.low[idx], offsets, axis=0)
+        pivot_high[first:last] = np.maximum.reduceat(table.high[idx], offsets, axis=0)
         first = last
-    del dist
+    del table
     position_of_row = np.empty(n, dtype=np.int64)
     position_of_row[order] = np.arange(n)
     return _Layout(order, position_of_row, chunk_start, chunk_of_point, pivot_low, pivot_high, float(pivot_slack))

@@ -40,15 +40,14 @@ pivots, the threads, the order of the work or the seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import sparse
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from topoact.mapper.neighbors import (
-    exact_within, kmeans_pivots, one_blas_thread, reject_zero_rows, resolve_n_jobs, row_sqnorms, threaded_map,
+    PivotTable, exact_within, one_blas_thread, reject_zero_rows, resolve_n_jobs, row_sqnorms, search_pivots,
+    threaded_map,
 )
 
 __all__ = ["PivotTable", "pruned_dbscan", "assign_border_points", "search_pivots", "sparse_nonzero"]
@@ -226,15 +225,16 @@ class _PrunedSearch:
         leaf_size = max(int(leaf_size), -(-n // 4096))
         self.rng = np.random.default_rng(random_state)
         self.table = pivots
-        self.pivot_distance, self.pivot_row_sq = pivots.lookup(rows)
+        self.pivot_low_rows, self.pivot_high_rows = pivots.lookup(rows)
         # Leaves inside each pivot's group: a leaf never spans two of the data's clusters.
         # A small element uses its most populated pivots only (tiny leaves cost more than
         # they prune).
-        nearest = self.pivot_distance.argmin(axis=1)
-        n_groups = max(1, min(self.pivot_distance.shape[1], n // 32))
-        if n_groups < self.pivot_distance.shape[1]:
-            kept = np.argsort(-np.bincount(nearest, minlength=self.pivot_distance.shape[1]), kind="stable")[:n_groups]
-            group = kept[self.pivot_distance[:, kept].argmin(axis=1)]
+        n_pivots = pivots.n_pivots
+        nearest = self.pivot_low_rows.argmin(axis=1)
+        n_groups = max(1, min(n_pivots, n // 32))
+        if n_groups < n_pivots:
+            kept = np.argsort(-np.bincount(nearest, minlength=n_pivots), kind="stable")[:n_groups]
+            group = kept[self.pivot_low_rows[:, kept].argmin(axis=1)]
         else:
             group = nearest
         by_group = np.argsort(group, kind="stable")
@@ -298,7 +298,7 @@ class _PrunedSearch:
         slack = cast + 1e-9 * self.threshold + 1e-300
         centre_sq = np.einsum("ij,ij->i", centres, centres)
         gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
-        pivot_low, pivot_high = self._pivot_ranges(cast)
+        pivot_low, pivot_high = self._pivot_ranges()
         self.centres = centres
         # Limit of the centre-line test (_across), float32 throughout: the projections' gap
         # allows for both rows' cast, the float32 dot products (|fl(x.u) - x.u| <=
@@ -340,28 +340,21 @@ class _PrunedSearch:
                 self.full.append(within[k, cols])
                 self.centre_distance.append(distance[k, cols])
 
-    def _pivot_ranges(self, cast: float) -> tuple[np.ndarray, np.ndarray]:
-        """Each point's and each leaf's range of distances to the pivots, widened by a rigorous error bound.
+    def _pivot_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's and each leaf's range of distances to the pivots (from the :class:`PivotTable`).
 
         The ranges hold the exact distances of the exact (float64) points, so pruning
-        with them never changes a decision: pivots steer the work only. ``cast`` bounds
-        how far the float32 rows lie from the exact ones. Point ranges
-        (``point_low``/``point_high``, leaf order) are kept in float32 rounded outwards.
+        with them never changes a decision: pivots steer the work only. Point ranges
+        (``point_low``/``point_high``, leaf order) are the table's float32 bounds.
         """
         n_leaves = self.n_leaves
-        n_pivots = self.pivot_distance.shape[1] if n_leaves > 1 else 0
-        n = self.order.size
-        self.point_low = np.empty((n, n_pivots), dtype=np.float32)
-        self.point_high = np.empty((n, n_pivots), dtype=np.float32)
-        if n_pivots == 0:
+        if n_leaves <= 1 or self.table.n_pivots == 0:
+            n = self.order.size
+            self.point_low = self.point_high = np.empty((n, 0), dtype=np.float32)
             return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
-        down, up = np.float32(-np.inf), np.float32(np.inf)
-        for s in range(0, n, 8192):
-            at = self.order[s : s + 8192]
-            distance = self.pivot_distance[at]
-            error = self.table.error(distance, self.pivot_row_sq[at]) + cast
-            self.point_low[s : s + 8192] = np.nextafter((distance - error).astype(np.float32), down)
-            self.point_high[s : s + 8192] = np.nextafter((distance + error).astype(np.float32), up)
+        self.point_low = self.pivot_low_rows[self.order]
+        self.point_high = self.pivot_high_rows[self.order]
+        del self.pivot_low_rows, self.pivot_high_rows
         # Reduced along the contiguous axis (reduceat across rows is slow).
         offsets = self.start[:-1]
         low = np.minimum.reduceat(np.ascontiguousarray(self.point_low.T), offsets, axis=1).T.astype(np.float64)
@@ -808,73 +801,3 @@ def _leaves(data: np.ndarray, leaf_size: int, rng: np.random.Generator,
     order = np.concatenate(pieces).astype(np.int64)
     start = np.concatenate([[0], np.cumsum([p.size for p in pieces])]).astype(np.int64)
     return order, start
-
-
-@dataclass(frozen=True)
-class PivotTable:
-    """Distances of rows of ``X`` to k-means pivots: shared by the cover elements of one Mapper.
-
-    Built once by :func:`search_pivots` (float32 products); each element reads its rows'
-    distances to group its points (a leaf never spans two pivots' groups) and to bound
-    its leaves' distance ranges, widened by a rigorous rounding bound so that pruning
-    with them never changes a decision.
-    """
-
-    pivots: np.ndarray  # (n_pivots, n_features) float64, unit vectors for cosine
-    distance: np.ndarray  # (n_rows, n_pivots) float32: distances of the float32 rows
-    row_sq: np.ndarray  # (n_rows,) float64: upper bound of the float32 rows' squared norms
-    position: np.ndarray | None  # X row -> table row (None: the table covers X in order)
-
-    def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distances and squared norms of X ``rows``."""
-        at = rows if self.position is None else self.position[rows]
-        return self.distance[at], self.row_sq[at]
-
-    def error(self, distance: np.ndarray, row_sq: np.ndarray) -> np.ndarray:
-        """Bound on |stored distance - distance of the float32 row| (float64)."""
-        dim = self.pivots.shape[1]
-        gamma = 1.1 * (2 * dim + 8) * _U32  # |float32 d^2 - d^2| <= gamma (|x|^2 + |p|^2)
-        pivot_sq = np.einsum("ij,ij->i", self.pivots, self.pivots)
-        e2 = gamma * (row_sq[:, None] + pivot_sq[None, :])
-        d = distance.astype(np.float64)
-        # |d - d~| = |d^2 - d~^2| / (d + d~) <= min(sqrt(E), E / d~), plus the square root's rounding.
-        return np.minimum(np.sqrt(e2), e2 / np.maximum(d, 1e-30)) + 2 * _U32 * d + 4 * _U32 * np.sqrt(pivot_sq)[None, :]
-
-
-def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str = "euclidean",
-                  random_state: int = 0, n_pivots: int = 64) -> PivotTable:
-    """The :class:`PivotTable` of ``X[rows]`` (all rows by default) for :func:`pruned_dbscan`:
-    k-means centres of a seeded sample (unit vectors for cosine), at most one per 32 points,
-    and every row's float32 distance to them."""
-    all_rows = rows is None
-    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
-    n_pivots = int(max(1, min(n_pivots, rows.size // 32)))
-    rng = np.random.default_rng(random_state)
-    sample = np.asarray(X[np.sort(rng.choice(rows, min(rows.size, 32 * n_pivots), replace=False))], dtype=np.float64)
-    if metric == "cosine":
-        norms = np.linalg.norm(sample, axis=1, keepdims=True)
-        sample = sample / np.where(norms > 0, norms, 1.0)
-    pivots = kmeans_pivots(sample, n_pivots, random_state)
-    pivots32 = pivots.astype(np.float32)
-    pivot_sq32 = np.einsum("ij,ij->i", pivots32, pivots32)
-    gamma = 1.1 * (2 * X.shape[1] + 8) * _U32
-    distance = np.empty((rows.size, pivots.shape[0]), dtype=np.float32)
-    row_sq = np.empty(rows.size)
-    for s in range(0, rows.size, 8192):
-        block = np.asarray(X[rows[s : s + 8192]], dtype=np.float32)
-        if metric == "cosine":
-            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-            block /= np.where(norms > 0, norms, 1.0)[:, None]
-        block_sq = np.einsum("ij,ij->i", block, block)
-        row_sq[s : s + 8192] = block_sq.astype(np.float64) * (1.0 + gamma) + 1e-30
-        d2 = block @ pivots32.T
-        d2 *= -2.0
-        d2 += block_sq[:, None]
-        d2 += pivot_sq32[None, :]
-        np.maximum(d2, 0.0, out=d2)
-        distance[s : s + 8192] = np.sqrt(d2)
-    position = None
-    if not all_rows:
-        position = np.full(X.shape[0], -1, dtype=np.int64)
-        position[rows] = np.arange(rows.size)
-    return PivotTable(pivots, distance, row_sq, position)
