@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from bench.results import write_section  # noqa: E402
 
-from topoact.mapper.builder import PROCESS_MIN_ROWS  # noqa: E402
+from topoact.mapper.builder import PROCESS_MIN_ROWS, SHARED_GRAPH_MAX_PAIRS  # noqa: E402
 from topoact.mapper.scale import EPS_RULES  # noqa: E402
 
 SECTION = "## Mapper engine"
@@ -147,6 +147,8 @@ def child(engine: str, data_path: str, eps: float | str, out_path: str, n_jobs: 
             shared.fit(X)
             result["warm_fit_seconds"] = round(time.perf_counter() - start, 3)
             result["warm_identical"] = [m.tolist() for m in shared.graph_.node_members] == nodes
+            result["warm_shared"] = shared.neighbors_ is not None  # else the graph was too dense to pay
+            result["warm_pairs_estimate"] = shared.pairs_within_estimate_
             result["warm_recover_seconds"] = recover_seconds(shared, X)
     result.setdefault("peak_extra_mib", (memory_kib("VmHWM") - before) / 1024)
     result["nodes"] = len(nodes)
@@ -315,7 +317,9 @@ def main() -> int:
         "DBSCAN (`topoact/mapper/pruned.py`: core tests stop at min_samples neighbours, leaf pairs already joined "
         "are skipped, no epsilon-graph is listed). Re-cover: the fitted estimator refit with another cover "
         "(the pruned search runs again). warm_start: the same estimator with `warm_start=True` (the dashboard's and "
-        "the stability sweep's), which keeps one epsilon-graph for all covers: its first fit and the same two "
+        "the stability sweep's), which keeps one epsilon-graph for all covers where it pays (at most "
+        f"{SHARED_GRAPH_MAX_PAIRS // 1_000_000} M estimated pairs within eps sharing a cover element; else "
+        "\"pruned\": it runs the pruned search, the estimate given): its first fit and the same two "
         "re-covers (pairs already examined are not examined again); its graph is checked against the default's. "
         "Identical: same node member sets and same number of edges as KeplerMapper, for every thread count.",
         "",
@@ -329,6 +333,8 @@ def main() -> int:
         recover = " / ".join(f"{v:.2f}" for v in best["recover_seconds"].values())
         warm_recover = " / ".join(f"{v:.2f}" for v in best.get("warm_recover_seconds", {}).values()) or "-"
         warm_fit = f"{best['warm_fit_seconds']:.2f}" if "warm_fit_seconds" in best else "-"
+        if best.get("warm_shared") is False:
+            warm_fit += f" (pruned: ~{best['warm_pairs_estimate'] / 1e6:.0f} M pairs)"
         if best.get("warm_identical") is False:
             warm_fit += " (graph differs!)"
         if theirs is None:

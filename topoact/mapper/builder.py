@@ -18,8 +18,8 @@ from topoact.mapper.elements import generic_labels, is_fast_dbscan, min_cluster_
 from topoact.mapper.graph import MapperGraph
 from topoact.mapper.lens import make_lens
 from topoact.mapper.neighbors import (
-    EpsilonGraph, array_fingerprint, forked_map, reject_zero_rows, resolve_n_jobs, row_sqnorms, search_pivots,
-    threaded_map,
+    EpsilonGraph, array_fingerprint, estimate_pairs_within, forked_map, reject_zero_rows, resolve_n_jobs,
+    row_sqnorms, search_pivots, threaded_map,
 )
 from topoact.mapper.nerve import nerve_edges
 from topoact.mapper.protocols import ElementRunner
@@ -32,6 +32,13 @@ __all__ = ["Mapper", "mapper_graph", "check_data"]
 #: From this many element rows in all (overlaps counted), ``n_jobs > 1`` clusters the cover
 #: elements on forked processes rather than threads.
 PROCESS_MIN_ROWS = 20_000
+
+#: ``warm_start`` keeps a shared epsilon-graph only while the estimated pairs within eps that
+#: share a cover element are at most this many. Measured (bench/RESULTS.md): 4-18 M on
+#: MiniLM tokens and the synthetic rows, where it re-covers at 100k in under a second; 25-90 M
+#: on the image models' real activations, where its first fit is 3-7x slower than the pruned
+#: search and its re-covers barely faster or slower.
+SHARED_GRAPH_MAX_PAIRS = 20_000_000
 
 
 def check_data(X) -> np.ndarray:
@@ -314,7 +321,10 @@ class Mapper(BaseEstimator):
     warm_start : bool, default=False
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
-        neighbour search. Without it (and on the CPU) each cover element is
+        neighbour search. Only where that graph is sparse enough to pay: with more
+        than ``SHARED_GRAPH_MAX_PAIRS`` pairs within eps (estimated from a sample,
+        ``pairs_within_estimate_``) every fit runs the pruned search instead, which is
+        then faster for the first fit and for re-covers. Without it (and on the CPU) each cover element is
         clustered by the pruned exact DBSCAN (:mod:`topoact.mapper.pruned`), which
         stops a core test at ``min_samples`` neighbours and skips pairs of leaves
         already joined, instead of listing every pair within eps; the graph is the
@@ -339,8 +349,12 @@ class Mapper(BaseEstimator):
         The data's scale from :func:`~topoact.mapper.scale.hausdorff_scale` when a
         rule used it (``eps="hausdorff"`` or ``n_intervals="auto"``).
     neighbors_ : EpsilonGraph or None
-        The shared epsilon-graph (``warm_start=True`` or a GPU ``device``); None when
-        each element ran the pruned DBSCAN, on an engine, or for another clusterer.
+        The shared epsilon-graph (``warm_start=True`` on a sparse enough graph, or a GPU
+        ``device``); None when each element ran the pruned DBSCAN, on an engine, or for
+        another clusterer.
+    pairs_within_estimate_ : float
+        With ``warm_start``: the estimated pairs within eps that share a cover element,
+        which decided between the shared graph and the pruned search.
     search_stats_ : dict
         Work of the last fit's DBSCAN search: ``pairs_computed`` (distances evaluated),
         ``pairs_rechecked`` (decided again in float64), and ``leaf_pairs_skipped``
@@ -487,7 +501,9 @@ class Mapper(BaseEstimator):
         # The shared epsilon-graph pays for itself when covers change on the same data
         # (warm_start) or when its tiles run on a GPU; otherwise each element runs the
         # pruned DBSCAN, which lists no dense neighbourhoods. Same labels either way.
-        shared_graph = self.warm_start or not isinstance(tiles, NumpyTiles)
+        shared_graph = not isinstance(tiles, NumpyTiles) or (
+            self.warm_start and is_fast_dbscan(self.clusterer_) and self._shared_graph_pays(X, membership, fingerprint)
+        )
         if is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive and shared_graph:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
@@ -554,6 +570,27 @@ class Mapper(BaseEstimator):
         if self.warm_start and previous_eps is not None and getattr(self, "_fit_key", None) == self._eps_key(fingerprint):
             return previous_eps
         return self.clusterer_.resolve_eps(X)
+
+    def _shared_graph_pays(self, X: np.ndarray, membership: sp.spmatrix, fingerprint: str | None) -> bool:
+        """Whether ``warm_start`` keeps a shared epsilon-graph for this data and eps.
+
+        It does unless the graph would be dense: listing every pair within eps costs time
+        and memory in proportion to their number, and the re-covers it makes cheap cost
+        more than the pruned search when more than ``SHARED_GRAPH_MAX_PAIRS`` pairs
+        within eps share a cover element (real activations at the usual eps: thousands
+        of neighbours per point). Estimated on a sample for the first cover; decided
+        once per data set and eps; a graph already kept is kept.
+        """
+        key = (fingerprint, self.eps_, self.clusterer_.fast_metric)
+        previous = getattr(self, "neighbors_", None)
+        if previous is not None and (previous.x_fingerprint, previous.eps, previous.metric) == key:
+            return True
+        if getattr(self, "_shared_graph_key", None) != key:
+            self.pairs_within_estimate_ = estimate_pairs_within(
+                X, self.eps_, self.clusterer_.fast_metric, membership=membership, random_state=self.random_state,
+            )
+            self._shared_graph_key = key
+        return self.pairs_within_estimate_ <= SHARED_GRAPH_MAX_PAIRS
 
     def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None, tiles) -> EpsilonGraph:
         previous: EpsilonGraph | None = getattr(self, "neighbors_", None)

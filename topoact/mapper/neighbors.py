@@ -46,7 +46,7 @@ from threadpoolctl import ThreadpoolController
 from topoact.mapper.tiles import TileBackend, make_tiles
 
 __all__ = [
-    "EpsilonGraph", "PivotTable", "array_fingerprint", "can_fork", "exact_within", "forked_map", "kmeans_pivots",
+    "EpsilonGraph", "PivotTable", "array_fingerprint", "can_fork", "estimate_pairs_within", "exact_within", "forked_map", "kmeans_pivots",
     "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms", "search_pivots", "threaded_map",
 ]
 
@@ -647,6 +647,26 @@ def search_pivots(X: np.ndarray, rows: np.ndarray | None = None, *, metric: str 
         position = np.full(X.shape[0], -1, dtype=np.int64)
         position[rows] = np.arange(rows.size)
     return PivotTable(pivots, low, high, position)
+
+
+def estimate_pairs_within(X: np.ndarray, eps: float, metric: str = "euclidean", *,
+                          membership: sp.spmatrix | None = None, sample_size: int = 2000,
+                          random_state: int = 0) -> float:
+    """Estimated number of point pairs of ``X`` within ``eps`` (that share a cover element,
+    with ``membership``): their share among the pairs of a seeded sample of rows, times all
+    pairs (float64 distances)."""
+    from sklearn.metrics import pairwise_distances
+
+    n = X.shape[0]
+    if n < 2:
+        return 0.0
+    rows = np.sort(np.random.default_rng(random_state).choice(n, min(n, sample_size), replace=False))
+    within = pairwise_distances(np.asarray(X[rows], dtype=np.float64), metric=metric) <= eps
+    np.fill_diagonal(within, False)
+    if membership is not None:
+        members = sp.csr_matrix(membership)[rows].astype(np.float32)
+        within &= (members @ members.T).toarray() > 0
+    return float(np.count_nonzero(within) / 2) * (n * (n - 1)) / (rows.size * (rows.size - 1))
 
 
 def _make_layout(
