@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from bench.results import write_section  # noqa: E402
 
-from topoact.mapper.builder import PROCESS_MIN_ROWS, SHARED_GRAPH_MAX_PAIRS  # noqa: E402
+from topoact.mapper.builder import PROCESS_MIN_ROWS, SHARED_GRAPH_MAX_PAIRS_PER_POINT  # noqa: E402
 from topoact.mapper.scale import EPS_RULES  # noqa: E402
 
 SECTION = "## Mapper engine"
@@ -318,7 +318,7 @@ def main() -> int:
         "are skipped, no epsilon-graph is listed). Re-cover: the fitted estimator refit with another cover "
         "(the pruned search runs again). warm_start: the same estimator with `warm_start=True` (the dashboard's and "
         "the stability sweep's), which keeps one epsilon-graph for all covers where it pays (at most "
-        f"{SHARED_GRAPH_MAX_PAIRS // 1_000_000} M estimated pairs within eps sharing a cover element; else "
+        f"{SHARED_GRAPH_MAX_PAIRS_PER_POINT} estimated pairs per point within eps sharing a cover element; else "
         "\"pruned\": it runs the pruned search, the estimate given): its first fit and the same two "
         "re-covers (pairs already examined are not examined again); its graph is checked against the default's. "
         "Identical: same node member sets and same number of edges as KeplerMapper, for every thread count.",

@@ -138,14 +138,14 @@ def test_warm_start_recover_reuses_the_neighbour_search():
 
 
 def test_warm_start_on_a_dense_graph_runs_the_pruned_search():
-    # 7,000 points all within eps of each other, in few wide elements: ~24 M pairs within
-    # eps, more than the shared graph pays for.
-    from topoact.mapper.builder import SHARED_GRAPH_MAX_PAIRS
+    # 7,000 points all within eps of each other, in few wide elements: ~3,500 pairs per
+    # point within eps, more than the shared graph pays for.
+    from topoact.mapper.builder import SHARED_GRAPH_MAX_PAIRS_PER_POINT
 
     X = np.random.default_rng(0).normal(size=(7000, 8))
     params = dict(n_intervals=2, overlap=0.5, eps=100.0, min_samples=5)
     mapper = Mapper(**params, warm_start=True).fit(X)
-    assert mapper.pairs_within_estimate_ > SHARED_GRAPH_MAX_PAIRS and mapper.neighbors_ is None
+    assert mapper.pairs_within_estimate_ > SHARED_GRAPH_MAX_PAIRS_PER_POINT * len(X) and mapper.neighbors_ is None
     assert mapper.graph_ == Mapper(**params).fit(X).graph_
     mapper.set_params(n_intervals=3).fit(X)  # a re-cover: decided once for this data and eps
     assert mapper.neighbors_ is None

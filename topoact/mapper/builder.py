@@ -34,11 +34,11 @@ __all__ = ["Mapper", "mapper_graph", "check_data"]
 PROCESS_MIN_ROWS = 20_000
 
 #: ``warm_start`` keeps a shared epsilon-graph only while the estimated pairs within eps that
-#: share a cover element are at most this many. Measured (bench/RESULTS.md): 4-18 M on
-#: MiniLM tokens and the synthetic rows, where it re-covers at 100k in under a second; 25-90 M
-#: on the image models' real activations, where its first fit is 3-7x slower than the pruned
-#: search and its re-covers barely faster or slower.
-SHARED_GRAPH_MAX_PAIRS = 20_000_000
+#: share a cover element are at most this many per point. Measured (bench/RESULTS.md): 60-180
+#: on the synthetic rows (100k-300k) and 136 on MiniLM tokens, where its re-covers are several
+#: times faster than the pruned search; 660-1,740 on the image models' real activations, where
+#: its first fit is 3-7x slower than the pruned search and its re-covers barely faster.
+SHARED_GRAPH_MAX_PAIRS_PER_POINT = 400
 
 
 def check_data(X) -> np.ndarray:
@@ -322,7 +322,7 @@ class Mapper(BaseEstimator):
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
         neighbour search. Only where that graph is sparse enough to pay: with more
-        than ``SHARED_GRAPH_MAX_PAIRS`` pairs within eps (estimated from a sample,
+        than ``SHARED_GRAPH_MAX_PAIRS_PER_POINT`` pairs per point within eps (estimated from a sample,
         ``pairs_within_estimate_``) every fit runs the pruned search instead, which is
         then faster for the first fit and for re-covers. Without it (and on the CPU) each cover element is
         clustered by the pruned exact DBSCAN (:mod:`topoact.mapper.pruned`), which
@@ -576,9 +576,9 @@ class Mapper(BaseEstimator):
 
         It does unless the graph would be dense: listing every pair within eps costs time
         and memory in proportion to their number, and the re-covers it makes cheap cost
-        more than the pruned search when more than ``SHARED_GRAPH_MAX_PAIRS`` pairs
-        within eps share a cover element (real activations at the usual eps: thousands
-        of neighbours per point). Estimated on a sample for the first cover; decided
+        more than the pruned search when more than ``SHARED_GRAPH_MAX_PAIRS_PER_POINT``
+        pairs per point within eps share a cover element (real activations at the usual
+        eps: thousands of neighbours per point). Estimated on a sample for the first cover; decided
         once per data set and eps; a graph already kept is kept.
         """
         key = (fingerprint, self.eps_, self.clusterer_.fast_metric)
@@ -590,7 +590,7 @@ class Mapper(BaseEstimator):
                 X, self.eps_, self.clusterer_.fast_metric, membership=membership, random_state=self.random_state,
             )
             self._shared_graph_key = key
-        return self.pairs_within_estimate_ <= SHARED_GRAPH_MAX_PAIRS
+        return self.pairs_within_estimate_ <= SHARED_GRAPH_MAX_PAIRS_PER_POINT * X.shape[0]
 
     def _neighbor_graph(self, X: np.ndarray, lens_values: np.ndarray, fingerprint: str | None, tiles) -> EpsilonGraph:
         previous: EpsilonGraph | None = getattr(self, "neighbors_", None)
