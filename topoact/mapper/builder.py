@@ -175,8 +175,7 @@ def mapper_graph(
         # of an element's search is Python that holds the interpreter lock: large inputs
         # go to forked processes (which share X), small ones to threads (a fork costs
         # more than their whole search).
-        total_rows = sum(m.size for m in elements)
-        if total_rows >= PROCESS_MIN_ROWS:
+        if total >= PROCESS_MIN_ROWS:
             # Largest elements first (their search grows faster than their size).
             results = forked_map(cluster_element, range(len(elements)), n_workers, cost=[m.size for m in elements])
         else:
@@ -322,13 +321,13 @@ class Mapper(BaseEstimator):
         Keep the neighbour graph between fits: refitting on the same data, lens
         and eps with another cover (``n_intervals``, ``overlap``) does not redo the
         neighbour search. Only where that graph is sparse enough to pay: with more
-        than ``SHARED_GRAPH_MAX_PAIRS_PER_POINT`` pairs per point within eps (estimated from a sample,
-        ``pairs_within_estimate_``) every fit runs the pruned search instead, which is
-        then faster for the first fit and for re-covers. Without it (and on the CPU) each cover element is
-        clustered by the pruned exact DBSCAN (:mod:`topoact.mapper.pruned`), which
-        stops a core test at ``min_samples`` neighbours and skips pairs of leaves
-        already joined, instead of listing every pair within eps; the graph is the
-        same either way.
+        than ``SHARED_GRAPH_MAX_PAIRS_PER_POINT`` pairs per point within eps
+        (estimated from a sample, ``pairs_within_estimate_``) every fit runs the
+        pruned search instead, which is then faster for the first fit and for
+        re-covers. Without it (and on the CPU) each cover element is clustered by
+        the pruned exact DBSCAN (:mod:`topoact.mapper.pruned`), which stops a core
+        test at ``min_samples`` neighbours and skips pairs of leaves already joined,
+        instead of listing every pair within eps; the graph is the same either way.
 
     Attributes
     ----------
@@ -501,10 +500,12 @@ class Mapper(BaseEstimator):
         # The shared epsilon-graph pays for itself when covers change on the same data
         # (warm_start) or when its tiles run on a GPU; otherwise each element runs the
         # pruned DBSCAN, which lists no dense neighbourhoods. Same labels either way.
-        shared_graph = not isinstance(tiles, NumpyTiles) or (
-            self.warm_start and is_fast_dbscan(self.clusterer_) and self._shared_graph_pays(X, membership, fingerprint)
+        searched_here = is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive
+        on_gpu = not isinstance(tiles, NumpyTiles)
+        shared_graph = searched_here and (
+            on_gpu or (self.warm_start and self._shared_graph_pays(X, membership, fingerprint))
         )
-        if is_fast_dbscan(self.clusterer_) and not on_runner and not adaptive and shared_graph:
+        if shared_graph:
             report(0.15, "neighbour search")
             neighbors = self._neighbor_graph(X, lens_values, fingerprint, tiles)
             neighbors.extend(

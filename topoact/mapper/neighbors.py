@@ -46,8 +46,9 @@ from threadpoolctl import ThreadpoolController
 from topoact.mapper.tiles import TileBackend, make_tiles
 
 __all__ = [
-    "EpsilonGraph", "PivotTable", "array_fingerprint", "can_fork", "estimate_pairs_within", "exact_within", "forked_map", "kmeans_pivots",
-    "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms", "search_pivots", "threaded_map",
+    "EpsilonGraph", "PivotTable", "array_fingerprint", "can_fork", "estimate_pairs_within", "exact_within",
+    "forked_map", "kmeans_pivots", "one_blas_thread", "reject_zero_rows", "resolve_n_jobs", "row_sqnorms",
+    "search_pivots", "threaded_map",
 ]
 
 T = TypeVar("T")
@@ -393,8 +394,10 @@ class EpsilonGraph:
         second = np.concatenate([b[2] for b in ordered])
         ptr = np.concatenate([[0], np.cumsum(counts)])
         index_dtype = np.int32 if ptr[-1] + self._edge_matrix.nnz < np.iinfo(np.int32).max else np.int64
-        added = sp.csr_matrix((np.ones(second.size, dtype=np.int8), second.astype(index_dtype), ptr.astype(index_dtype)),
-                              shape=(self.n_points, self.n_points))
+        added = sp.csr_matrix(
+            (np.ones(second.size, dtype=np.int8), second.astype(index_dtype), ptr.astype(index_dtype)),
+            shape=(self.n_points, self.n_points),
+        )
         added.sum_duplicates()  # canonical (sorted rows) for the compiled sum; a check when already so
         self._edge_matrix = self._edge_matrix + added if self._edge_matrix.nnz else added
 
