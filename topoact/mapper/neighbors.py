@@ -298,11 +298,11 @@ class EpsilonGraph:
         if self.metric == "cosine":
             reject_zero_rows(sqnorm)
             inv_norm = 1.0 / np.sqrt(sqnorm)
-            self._layout = _make_layout(X, inv_norm, lens, self.chunk_size, self.n_pivots, self.random_state)
+            self._layout = _make_layout(X, "cosine", lens, self.chunk_size, self.n_pivots, self.random_state)
             self._inv_norm = inv_norm[self._layout.order]
             self._sqnorm = np.ones(self.n_points, dtype=np.float64)
         else:
-            self._layout = _make_layout(X, None, lens, self.chunk_size, self.n_pivots, self.random_state)
+            self._layout = _make_layout(X, "euclidean", lens, self.chunk_size, self.n_pivots, self.random_state)
             self._sqnorm = sqnorm[self._layout.order]
         if self._tiles is None:
             self._tiles = make_tiles(self.device)
@@ -575,10 +575,8 @@ class PivotTable:
     def n_pivots(self) -> int:
         return int(self.pivots.shape[0])
 
-    def lookup(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """``low`` and ``high`` of X ``rows`` (all rows of the table for None)."""
-        if rows is None:
-            return self.low, self.high
+    def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``low`` and ``high`` of X ``rows``."""
         at = rows if self.position is None else self.position[rows]
         return self.low[at], self.high[at]
 
@@ -674,7 +672,7 @@ def estimate_pairs_within(X: np.ndarray, eps: float, metric: str = "euclidean", 
 
 def _make_layout(
     X: np.ndarray,
-    inv_norm: np.ndarray | None,
+    metric: str,
     lens: np.ndarray,
     chunk_size: int,
     n_pivots: int,
@@ -682,15 +680,14 @@ def _make_layout(
 ) -> _Layout:
     """Group points by nearest pivot, then cut each group into lens-sorted chunks.
 
-    With ``inv_norm`` (cosine metric) the pivots and their distances are those of the unit vectors.
+    For the cosine metric the pivots and their distances are those of the unit vectors.
     """
     n = X.shape[0]
     n_pivots = int(max(1, min(n_pivots, n // max(chunk_size, 1) + 1, n)))
     # Pivots: k-means centres of a seeded sample, so that groups follow the data's
     # clusters (random points prune about half as well), with float32 distance bounds
     # that keep the pruning exact (one PivotTable, as the pruned DBSCAN reads).
-    table = search_pivots(X, metric="euclidean" if inv_norm is None else "cosine", random_state=random_state,
-                          n_pivots=n_pivots, points_per_pivot=1)
+    table = search_pivots(X, metric=metric, random_state=random_state, n_pivots=n_pivots, points_per_pivot=1)
     n_pivots = table.n_pivots
     group = table.low.argmin(axis=1)
     # gap() subtracts float32 bounds in float64: exact but for values far apart in scale.

@@ -226,16 +226,16 @@ class _PrunedSearch:
         leaf_size = max(int(leaf_size), -(-n // 4096))
         self.rng = np.random.default_rng(random_state)
         self.table = pivots
-        self.pivot_low_rows, self.pivot_high_rows = pivots.lookup(rows)
+        pivot_low_rows, pivot_high_rows = pivots.lookup(rows)
         # Leaves inside each pivot's group: a leaf never spans two of the data's clusters.
         # A small element uses its most populated pivots only (tiny leaves cost more than
         # they prune).
         n_pivots = pivots.n_pivots
-        nearest = self.pivot_low_rows.argmin(axis=1)
+        nearest = pivot_low_rows.argmin(axis=1)
         n_groups = max(1, min(n_pivots, n // 32))
         if n_groups < n_pivots:
             kept = np.argsort(-np.bincount(nearest, minlength=n_pivots), kind="stable")[:n_groups]
-            group = kept[self.pivot_low_rows[:, kept].argmin(axis=1)]
+            group = kept[pivot_low_rows[:, kept].argmin(axis=1)]
         else:
             group = nearest
         by_group = np.argsort(group, kind="stable")
@@ -259,12 +259,12 @@ class _PrunedSearch:
         self.n_leaves = self.start.size - 1
         self.dim = dim
         self.eps2 = self.threshold * self.threshold
-        self._bounds()
+        self._bounds(pivot_low_rows, pivot_high_rows)
         self.stats = {"pairs_computed": 0, "pairs_rechecked": 0, "leaf_pairs_skipped": 0}
         self.hints: tuple[np.ndarray, np.ndarray] | None = None  # pairs within eps met by the core test
 
     # ------------------------------------------------------------------ leaves
-    def _bounds(self) -> None:
+    def _bounds(self, pivot_low_rows: np.ndarray, pivot_high_rows: np.ndarray) -> None:
         """Centres, radii, and per leaf its candidate leaves (by centre distance) and which are entirely within."""
         start, data = self.start, self.data
         n_leaves = self.n_leaves
@@ -299,17 +299,18 @@ class _PrunedSearch:
         slack = cast + 1e-9 * self.threshold + 1e-300
         centre_sq = np.einsum("ij,ij->i", centres, centres)
         gamma = 1.1 * (self.dim + 4) * _U64  # |fl(|a|^2 + |b|^2 - 2 a.b) - |a - b|^2| <= gamma (|a|^2 + |b|^2)
-        pivot_low, pivot_high = self._pivot_ranges()
+        # The table's bounds are float32 rounded outwards already: the leaves' ranges (their
+        # minima and maxima) serve both the float64 leaf test and the float32 point test.
+        self.pivot_low32, self.pivot_high32 = self._pivot_ranges(pivot_low_rows, pivot_high_rows)
+        pivot_low, pivot_high = self.pivot_low32.astype(np.float64), self.pivot_high32.astype(np.float64)
         self.centres = centres
         # Limit of the centre-line test (_across), float32 throughout: the projections' gap
         # allows for both rows' cast, the float32 dot products (|fl(x.u) - x.u| <=
         # 1.1 (d + 2) u32 |x| |u|) and the unit vector's rounding to float32.
         self.line_limit = np.float32(((self.threshold + 2 * cast + 1e-9 * self.threshold) * (1 + 8 * _U32)
                                       + 2 * (1.1 * (self.dim + 2) + 4) * _U32 * largest_norm) * (1 + 8 * _U32) + 1e-30)
-        # float32 copies rounded outwards, and a limit rounded up: the point-to-leaf test
-        # (_reach) in float32 only ever keeps more points than the exact bound would.
-        self.pivot_low32 = np.nextafter(pivot_low.astype(np.float32), np.float32(-np.inf))
-        self.pivot_high32 = np.nextafter(pivot_high.astype(np.float32), np.float32(np.inf))
+        # A limit rounded up: the point-to-leaf test (_reach) in float32 only ever keeps
+        # more points than the exact bound would.
         self.reach_limit = np.nextafter(np.float32(self.threshold + slack), np.float32(np.inf)) * np.float32(1 + 4 * _U32)
         n_pivots = pivot_low.shape[1]
         self.candidates: list[np.ndarray] = []
@@ -341,25 +342,25 @@ class _PrunedSearch:
                 self.full.append(within[k, cols])
                 self.centre_distance.append(distance[k, cols])
 
-    def _pivot_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+    def _pivot_ranges(self, low_rows: np.ndarray, high_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's and each leaf's range of distances to the pivots (from the :class:`PivotTable`).
 
         The ranges hold the exact distances of the exact (float64) points, so pruning
         with them never changes a decision: pivots steer the work only. Point ranges
-        (``point_low``/``point_high``, leaf order) are the table's float32 bounds.
+        (``point_low``/``point_high``, leaf order) are the table's float32 bounds; the
+        leaves' ranges are returned, float32 as well.
         """
         n_leaves = self.n_leaves
         if n_leaves <= 1 or self.table.n_pivots == 0:
             n = self.order.size
             self.point_low = self.point_high = np.empty((n, 0), dtype=np.float32)
-            return np.empty((n_leaves, 0)), np.empty((n_leaves, 0))
-        self.point_low = self.pivot_low_rows[self.order]
-        self.point_high = self.pivot_high_rows[self.order]
-        del self.pivot_low_rows, self.pivot_high_rows
+            return np.empty((n_leaves, 0), dtype=np.float32), np.empty((n_leaves, 0), dtype=np.float32)
+        self.point_low = low_rows[self.order]
+        self.point_high = high_rows[self.order]
         # Reduced along the contiguous axis (reduceat across rows is slow).
         offsets = self.start[:-1]
-        low = np.minimum.reduceat(np.ascontiguousarray(self.point_low.T), offsets, axis=1).T.astype(np.float64)
-        high = np.maximum.reduceat(np.ascontiguousarray(self.point_high.T), offsets, axis=1).T.astype(np.float64)
+        low = np.minimum.reduceat(np.ascontiguousarray(self.point_low.T), offsets, axis=1).T
+        high = np.maximum.reduceat(np.ascontiguousarray(self.point_high.T), offsets, axis=1).T
         return low, high
 
     def _reach(self, positions: np.ndarray, leaf: int) -> np.ndarray:
